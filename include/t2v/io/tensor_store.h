@@ -1,0 +1,63 @@
+// A checkpoint as one key -> tensor map over one or more safetensors files: a single file, or the
+// shards listed by a `*.safetensors.index.json` (diffusers / HF sharding). Keys may be renamed to
+// the canonical (diffusers) layout with a RenameTable, so model code sees only canonical names.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "t2v/io/key_rename.h"
+#include "t2v/io/safetensors.h"
+
+namespace t2v::io {
+
+class TensorStore {
+ public:
+  TensorStore() = default;
+  // `path`: a .safetensors file, a .safetensors.index.json, or a directory holding exactly one
+  // index or one .safetensors file. Missing shards and keys absent from their shard are errors.
+  static TensorStore open(const std::filesystem::path& path);
+
+  // Sorted keys.
+  std::vector<std::string> keys() const;
+  bool contains(const std::string& key) const { return entries_.count(key) != 0; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  const TensorInfo& info(const std::string& key) const;
+  const SafetensorsFile& file_of(const std::string& key) const;
+  // Zero-copy view (FP8 as raw uint8); see SafetensorsFile::view.
+  torch::Tensor view(const std::string& key) const;
+  // Converted copy (FP8 decoded).
+  torch::Tensor load(const std::string& key, torch::ScalarType dtype,
+                     const torch::Device& device = torch::kCPU) const;
+
+  const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
+  // Where the store was opened from (the file or the index).
+  const std::filesystem::path& source() const { return source_; }
+  uint64_t total_file_bytes() const;
+  // Metadata of the first file.
+  const std::map<std::string, std::string>& metadata() const;
+
+  // A store whose keys are renamed by `table` (keys no rule matches are kept). Two keys renamed
+  // to the same name are an error.
+  TensorStore renamed(const RenameTable& table) const;
+  // A store without the keys matching any of `patterns` (RenameTable pattern syntax).
+  TensorStore without(const std::vector<std::string>& patterns) const;
+  // Original (on-disk) name of a key.
+  const std::string& stored_name(const std::string& key) const;
+
+ private:
+  struct Entry {
+    size_t file = 0;
+    std::string stored_name;
+  };
+  const Entry& entry(const std::string& key) const;
+  std::filesystem::path source_;
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace t2v::io

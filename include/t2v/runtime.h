@@ -1,0 +1,27 @@
+// Process-wide runtime settings: interrupt flag, thread counts, device selection.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+
+namespace t2v {
+
+// SIGINT/SIGTERM set a flag instead of killing the process, so that long loops can stop between
+// steps and temporary outputs are removed while unwinding. A second signal exits at once (130).
+void install_interrupt_handlers();
+bool interrupted();
+// Throws t2v::Interrupted if a signal arrived.
+void check_interrupted();
+
+// Intra-op threads for LibTorch (and OpenBLAS, kept at 1 to avoid oversubscription); 0 = all
+// available cores. Returns the number used.
+int configure_threads(int requested);
+
+// Parses "auto" | "cpu" | "cuda" | "cuda:N"; "auto" = CUDA when available. UsageError otherwise.
+torch::Device parse_device(const std::string& spec);
+
+// Peak resident set size of this process in bytes (VmHWM).
+uint64_t peak_rss_bytes();
+
+}  // namespace t2v

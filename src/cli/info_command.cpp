@@ -1,0 +1,112 @@
+// `t2v info`: what a model folder or set of single files holds - layout, classes, configs, stored
+// dtypes, file sizes and parameter counts - as text or as one JSON object on stdout.
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/commands.h"
+#include "t2v/io/state_dict_loader.h"
+#include "t2v/models/wan/model_source.h"
+
+namespace t2v::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+struct InfoOptions {
+  std::string model_dir;
+  wan::SingleFilePaths files;
+  bool json_output = false;
+};
+
+json describe(const wan::Component& c, const json& config) {
+  std::set<std::string> dtypes;
+  for (const auto& key : c.store.keys()) {
+    if (!io::is_auxiliary_key(key)) dtypes.insert(io::dtype_name(c.store.info(key).dtype));
+  }
+  json files = json::array();
+  for (const auto& f : c.store.files()) files.push_back({{"path", f->path().string()}, {"bytes", f->file_size()}});
+  size_t tensors = 0;
+  for (const auto& key : c.store.keys()) tensors += io::is_auxiliary_key(key) ? 0 : 1;
+  return {{"class", c.class_name}, {"layout", c.layout}, {"config_origin", c.config_origin},
+          {"config", config}, {"dtypes", dtypes}, {"files", files},
+          {"bytes", c.store.total_file_bytes()}, {"tensors", tensors},
+          {"parameters", io::count_parameters(c.store)}};
+}
+
+std::string human_count(uint64_t n) {
+  char buf[32];
+  if (n >= 1000000000ull) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else if (n >= 1000000ull) std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else if (n >= 1000ull) std::snprintf(buf, sizeof buf, "%.1fK", n / 1e3);
+  else std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+std::string human_bytes(uint64_t n) {
+  char buf[32];
+  if (n >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", n / double(1ull << 30));
+  else if (n >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", n / double(1ull << 20));
+  else std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024.0);
+  return buf;
+}
+
+void run_info(const InfoOptions& o) {
+  wan::WanModelSource src = o.model_dir.empty() ? wan::open_single_files(o.files)
+                                                : wan::open_diffusers_folder(o.model_dir);
+  json out = {{"source", src.kind}, {"path", src.root.string()}, {"family", "wan2.1"},
+              {"text_len", src.text_len}};
+  out["tokenizer"] = src.tokenizer_file.empty()
+                         ? json{{"origin", "spiece_model tensor"}, {"bytes", src.tokenizer_blob.size()}}
+                         : json{{"origin", src.tokenizer_file.string()}};
+  out["text_encoder"] = describe(src.text_encoder, src.text_encoder_config.to_json());
+  out["transformer"] = describe(src.transformer, src.transformer_config.to_json());
+  out["vae"] = describe(src.vae, src.vae_config.to_json());
+  if (!src.scheduler_config.is_null()) out["scheduler"] = src.scheduler_config;
+
+  if (o.json_output) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  std::printf("model: %s (%s)\n", src.root.string().c_str(), src.kind.c_str());
+  std::printf("text length: %lld tokens; tokenizer: %s\n", static_cast<long long>(src.text_len),
+              out["tokenizer"]["origin"].get<std::string>().c_str());
+  for (const char* role : {"text_encoder", "transformer", "vae"}) {
+    const json& c = out[role];
+    std::string dtypes;
+    for (const auto& d : c["dtypes"]) dtypes += (dtypes.empty() ? "" : ",") + d.get<std::string>();
+    std::printf("%-13s %-22s layout=%-9s params=%-8s dtype=%-9s size=%s (%zu file%s)\n", role,
+                c["class"].get<std::string>().c_str(), c["layout"].get<std::string>().c_str(),
+                human_count(c["parameters"].get<uint64_t>()).c_str(), dtypes.c_str(),
+                human_bytes(c["bytes"].get<uint64_t>()).c_str(), c["files"].size(),
+                c["files"].size() == 1 ? "" : "s");
+    std::printf("              config (%s): %s\n", c["config_origin"].get<std::string>().c_str(),
+                c["config"].dump().c_str());
+  }
+}
+}  // namespace
+
+void register_info(CLI::App& app, Action* action) {
+  auto opts = std::make_shared<InfoOptions>();
+  auto* cmd = app.add_subcommand("info", "Describe a Wan model: diffusers folder or single files");
+  cmd->add_option("model_dir", opts->model_dir, "Diffusers model folder (e.g. Wan2.1-T2V-1.3B-Diffusers)")
+      ->check(CLI::ExistingDirectory);
+  auto* tr = cmd->add_option("--transformer", opts->files.transformer, "DiT single file (.safetensors)")
+                 ->check(CLI::ExistingFile);
+  auto* te = cmd->add_option("--text-encoder", opts->files.text_encoder, "umT5 single file (.safetensors)")
+                 ->check(CLI::ExistingFile);
+  auto* vae = cmd->add_option("--vae", opts->files.vae, "VAE single file (.safetensors)")->check(CLI::ExistingFile);
+  cmd->add_option("--tokenizer", opts->files.tokenizer, "spiece.model (default: spiece_model inside the umT5 file)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--json", opts->json_output, "Print one JSON object on stdout");
+  (void)tr; (void)te; (void)vae;
+  cmd->callback([opts, action, cmd]() {
+    const bool any_file = !opts->files.transformer.empty() || !opts->files.text_encoder.empty() ||
+                          !opts->files.vae.empty();
+    if (opts->model_dir.empty() == !any_file) {
+      throw CLI::ValidationError("info", "give either MODEL_DIR or --transformer/--text-encoder/--vae");
+    }
+    *action = [opts]() { run_info(*opts); };
+  });
+}
+
+}  // namespace t2v::cli

@@ -1,0 +1,85 @@
+#include "t2v/runtime.h"
+
+#include <dlfcn.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "t2v/error.h"
+
+namespace t2v {
+namespace {
+std::atomic<int> g_signals{0};
+
+void on_signal(int) {
+  if (g_signals.fetch_add(1) >= 1) std::_Exit(130);  // second Ctrl-C: leave now
+}
+}  // namespace
+
+void install_interrupt_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() { return g_signals.load() > 0; }
+
+void check_interrupted() {
+  if (interrupted()) throw Interrupted();
+}
+
+int configure_threads(int requested) {
+  int n = requested;
+  if (n <= 0) {
+    n = static_cast<int>(std::thread::hardware_concurrency());
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+    if (n <= 0) n = 1;
+  }
+  torch::set_num_threads(n);
+  // OpenBLAS runs inside each torch worker; its own pool on top oversubscribes the cores.
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
+  return n;
+}
+
+torch::Device parse_device(const std::string& spec) {
+  if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (spec == "cpu") return torch::kCPU;
+  if (spec.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw UsageError("--device " + spec + ": CUDA is not available in this build or on this machine");
+    }
+    int index = 0;
+    if (spec.size() > 4) {
+      if (spec[4] != ':' || spec.size() == 5 || spec.find_first_not_of("0123456789", 5) != std::string::npos) {
+        throw UsageError("--device " + spec + ": expected auto, cpu, cuda or cuda:N");
+      }
+      index = std::stoi(spec.substr(5));
+    }
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      throw UsageError("--device " + spec + ": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw UsageError("--device " + spec + ": expected auto, cpu, cuda or cuda:N");
+}
+
+uint64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+}  // namespace t2v

@@ -1,0 +1,209 @@
+#include "t2v/models/wan/model_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include "t2v/error.h"
+#include "t2v/io/json_file.h"
+#include "t2v/models/wan/key_maps.h"
+
+namespace t2v::wan {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+constexpr int64_t kWanTextLen = 512;  // wan_shared_cfg.text_len
+
+bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
+  for (const auto& k : store.keys())
+    if (k.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+const char* class_for(const std::string& role) {
+  if (role == "text_encoder") return "UMT5EncoderModel";
+  if (role == "transformer") return "WanTransformer3DModel";
+  return "AutoencoderKLWan";
+}
+
+std::string metadata_or_empty(const io::TensorStore& store, const std::string& key) {
+  auto it = store.metadata().find(key);
+  return it == store.metadata().end() ? std::string() : it->second;
+}
+
+fs::path require_dir(const fs::path& root, const std::string& name) {
+  const fs::path dir = root / name;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw InputError(root.string() + ": missing component folder '" + name + "/' (expected a diffusers Wan folder)");
+  }
+  return dir;
+}
+}  // namespace
+
+Component canonical_component(const std::string& role, io::TensorStore store, const WanVAEConfig* vae_config) {
+  Component c;
+  c.role = role;
+  c.class_name = class_for(role);
+  const std::string src = store.source().string();
+  if (role == "transformer") {
+    if (has_prefix(store, "model.diffusion_model.")) store = store.renamed({{"model.diffusion_model.", ""}});
+    if (store.contains("head.modulation")) {
+      c.layout = "official";
+      store = store.renamed(transformer_official_to_diffusers());
+    } else if (store.contains("condition_embedder.time_proj.weight")) {
+      c.layout = "diffusers";
+    } else {
+      throw WeightsError(src + ": not a Wan DiT checkpoint (neither 'head.modulation' nor "
+                         "'condition_embedder.time_proj.weight' found)");
+    }
+  } else if (role == "text_encoder") {
+    if (store.contains("shared.weight")) {
+      c.layout = "hf";
+    } else if (store.contains("token_embedding.weight")) {
+      c.layout = "wan-t5";
+      store = store.renamed(umt5_wan_to_hf());
+    } else {
+      throw WeightsError(src + ": not a umT5 encoder checkpoint (neither 'shared.weight' nor "
+                         "'token_embedding.weight' found)");
+    }
+  } else {
+    if (has_prefix(store, "decoder.upsamples.")) {
+      c.layout = "official";
+      WanVAEConfig fallback;
+      store = store.renamed(vae_official_to_diffusers(vae_config ? *vae_config : fallback));
+    } else if (has_prefix(store, "decoder.up_blocks.")) {
+      c.layout = "diffusers";
+    } else {
+      throw WeightsError(src + ": not a Wan VAE checkpoint (no 'decoder.upsamples.*' or 'decoder.up_blocks.*' tensors)");
+    }
+  }
+  c.store = std::move(store);
+  spdlog::debug("{}: {} layout detected in {}", role, c.layout, src);
+  return c;
+}
+
+WanModelSource open_diffusers_folder(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError(dir.string() + ": model folder not found");
+  const fs::path index_path = dir / "model_index.json";
+  if (!fs::exists(index_path, ec)) {
+    throw InputError(dir.string() + ": no model_index.json (expected a diffusers folder such as "
+                     "Wan2.1-T2V-1.3B-Diffusers; for single files use --transformer/--text-encoder/--vae)");
+  }
+  const json index = io::read_json_file(index_path);
+  const std::string pipeline = io::json_get<std::string>(index, "_class_name", "", index_path.string());
+  if (pipeline != "WanPipeline") {
+    throw ConfigError(index_path.string() + ": pipeline \"" + pipeline +
+                      "\" is not supported (expected WanPipeline, text-to-video)");
+  }
+  if (index.contains("transformer_2") && index["transformer_2"].is_array() && !index["transformer_2"].empty() &&
+      !index["transformer_2"][0].is_null()) {
+    throw ConfigError(index_path.string() + ": two-expert models (Wan2.2 A14B, transformer_2) are not supported yet");
+  }
+
+  WanModelSource src;
+  src.kind = "diffusers";
+  src.root = dir;
+
+  const fs::path te_dir = require_dir(dir, "text_encoder");
+  const fs::path tr_dir = require_dir(dir, "transformer");
+  const fs::path vae_dir = require_dir(dir, "vae");
+  const fs::path tok_dir = require_dir(dir, "tokenizer");
+
+  src.text_encoder_config = UMT5Config::from_json(io::read_json_file(te_dir / "config.json"),
+                                                  (te_dir / "config.json").string());
+  src.transformer_config = WanTransformerConfig::from_diffusers_json(
+      io::read_json_file(tr_dir / "config.json"), (tr_dir / "config.json").string());
+  src.vae_config = WanVAEConfig::from_diffusers_json(io::read_json_file(vae_dir / "config.json"),
+                                                     (vae_dir / "config.json").string());
+
+  src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(te_dir), nullptr);
+  src.transformer = canonical_component("transformer", io::TensorStore::open(tr_dir), nullptr);
+  src.vae = canonical_component("vae", io::TensorStore::open(vae_dir), &src.vae_config);
+  for (Component* c : {&src.text_encoder, &src.transformer, &src.vae}) c->config_origin = "config.json";
+
+  src.tokenizer_file = tok_dir / "spiece.model";
+  if (!fs::exists(src.tokenizer_file, ec)) {
+    throw InputError(tok_dir.string() + ": no spiece.model (the SentencePiece model of umT5 is required)");
+  }
+  // text_len: Wan always uses 512 prompt tokens. The tokenizer's model_max_length says so for
+  // downloads that set it (HF writes a 1e30 sentinel when unlimited), and gives the fixture value
+  // for small test models; anything above 512 is taken as "unlimited" -> 512.
+  src.text_len = kWanTextLen;
+  const fs::path tok_cfg = tok_dir / "tokenizer_config.json";
+  if (fs::exists(tok_cfg, ec)) {
+    const json j = io::read_json_file(tok_cfg);
+    if (j.contains("model_max_length") && j["model_max_length"].is_number()) {
+      const double m = j["model_max_length"].get<double>();
+      if (m >= 1 && m < kWanTextLen) src.text_len = static_cast<int64_t>(m);
+    }
+  }
+  src.transformer_config.text_len = src.text_len;
+
+  const fs::path sched = dir / "scheduler" / "scheduler_config.json";
+  if (fs::exists(sched, ec)) src.scheduler_config = io::read_json_file(sched);
+  return src;
+}
+
+WanModelSource open_single_files(const SingleFilePaths& paths) {
+  if (paths.transformer.empty() || paths.text_encoder.empty() || paths.vae.empty()) {
+    throw UsageError("single-file models need all of --transformer, --text-encoder and --vae");
+  }
+  WanModelSource src;
+  src.kind = "single-file";
+  src.root = paths.transformer.parent_path();
+
+  // Transformer: config from `wan_config` metadata, else from shapes (heads = dim / 128).
+  src.transformer = canonical_component("transformer", io::TensorStore::open(paths.transformer), nullptr);
+  const std::string wan_cfg = metadata_or_empty(src.transformer.store, "wan_config");
+  if (!wan_cfg.empty()) {
+    const std::string where = paths.transformer.string() + " (wan_config metadata)";
+    src.transformer_config = WanTransformerConfig::from_wan_json(io::parse_json_text(wan_cfg, where), where);
+    src.transformer.config_origin = "metadata";
+  } else {
+    src.transformer_config = WanTransformerConfig::from_tensors(src.transformer.store);
+    src.transformer.config_origin = "tensor shapes";
+  }
+
+  src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(paths.text_encoder), nullptr);
+  const std::string t5_cfg = metadata_or_empty(src.text_encoder.store, "umt5_config");
+  if (!t5_cfg.empty()) {
+    const std::string where = paths.text_encoder.string() + " (umt5_config metadata)";
+    src.text_encoder_config = UMT5Config::from_json(io::parse_json_text(t5_cfg, where), where);
+    src.text_encoder.config_origin = "metadata";
+  } else {
+    src.text_encoder_config = UMT5Config::from_tensors(src.text_encoder.store);
+    src.text_encoder.config_origin = "tensor shapes";
+  }
+
+  // The VAE rename depends on the config (up-block grouping), so read the config from the raw file.
+  io::TensorStore vae_raw = io::TensorStore::open(paths.vae);
+  const std::string vae_cfg = metadata_or_empty(vae_raw, "wan_vae_config");
+  if (!vae_cfg.empty()) {
+    const std::string where = paths.vae.string() + " (wan_vae_config metadata)";
+    src.vae_config = WanVAEConfig::from_wan_json(io::parse_json_text(vae_cfg, where), where);
+    src.vae = canonical_component("vae", std::move(vae_raw), &src.vae_config);
+    src.vae.config_origin = "metadata";
+  } else {
+    src.vae = canonical_component("vae", std::move(vae_raw), nullptr);
+    src.vae_config = WanVAEConfig::from_tensors(src.vae.store);
+    src.vae.config_origin = "tensor shapes";
+  }
+
+  if (!paths.tokenizer.empty()) {
+    std::error_code ec;
+    if (!fs::is_regular_file(paths.tokenizer, ec)) {
+      throw InputError(paths.tokenizer.string() + ": tokenizer file not found (expected spiece.model)");
+    }
+    src.tokenizer_file = paths.tokenizer;
+  } else if (src.text_encoder.store.contains("spiece_model")) {
+    auto blob = src.text_encoder.store.view("spiece_model");
+    src.tokenizer_blob.assign(static_cast<const char*>(blob.data_ptr()), static_cast<size_t>(blob.numel()));
+  } else {
+    throw InputError(paths.text_encoder.string() + ": no 'spiece_model' tensor inside; pass --tokenizer spiece.model");
+  }
+  src.text_len = src.transformer_config.text_len;
+  return src;
+}
+
+}  // namespace t2v::wan

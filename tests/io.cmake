@@ -1,0 +1,9 @@
+# Foundation: safetensors, tensor stores, loader, model sources, video writer, CLI.
+add_library(t2v_test_support STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/golden.cpp)
+target_link_libraries(t2v_test_support PUBLIC t2v_core GTest::gtest)
+target_include_directories(t2v_test_support PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(t2v_test_support PUBLIC T2V_TEST_DATA="${T2V_TEST_DATA}")
+target_precompile_headers(t2v_test_support REUSE_FROM t2v_core)
+
+t2v_test(test_safetensors unit ${CMAKE_CURRENT_SOURCE_DIR}/io/test_safetensors.cpp)
+t2v_test(test_model_source unit ${CMAKE_CURRENT_SOURCE_DIR}/io/test_model_source.cpp)

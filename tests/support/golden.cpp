@@ -1,0 +1,64 @@
+#include "support/golden.h"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "t2v/io/json_file.h"
+
+namespace t2v::test {
+
+torch::Tensor load_case_tensor(const std::string& file, const std::string& name) {
+  auto f = io::SafetensorsFile::open(case_path(file));
+  return f->view(name).clone();
+}
+
+double tolerance(const std::string& file, const std::string& tensor, bool strict) {
+  static const nlohmann::json tol = io::read_json_file(golden_dir() / "cases" / "tolerances.json");
+  const auto& entry = tol.at("files").at(file).at(tensor);
+  return entry.at(strict ? "atol_strict" : "atol").get<double>();
+}
+
+::testing::AssertionResult all_close(const torch::Tensor& got_in, const torch::Tensor& expected_in, double atol) {
+  if (got_in.sizes() != expected_in.sizes()) {
+    std::ostringstream os;
+    os << "shape mismatch: got " << got_in.sizes() << ", expected " << expected_in.sizes();
+    return ::testing::AssertionFailure() << os.str();
+  }
+  auto got = got_in.detach().to(torch::kCPU, torch::kFloat64);
+  auto expected = expected_in.detach().to(torch::kCPU, torch::kFloat64);
+  auto diff = (got - expected).abs();
+  if (diff.numel() == 0) return ::testing::AssertionSuccess();
+  const bool finite = torch::isfinite(got).all().item<bool>();
+  auto flat = diff.reshape({-1});
+  const int64_t idx = flat.argmax().item<int64_t>();
+  const double max_err = flat[idx].item<double>();
+  std::ostringstream os;
+  os << "max |got - expected| = " << max_err << " at flat index " << idx << " (got "
+     << got.reshape({-1})[idx].item<double>() << ", expected " << expected.reshape({-1})[idx].item<double>()
+     << "), atol " << atol << ", mean err " << diff.mean().item<double>() << ", shape " << got.sizes();
+  if (!finite || max_err > atol) return ::testing::AssertionFailure() << os.str() << (finite ? "" : " (non-finite values)");
+  return ::testing::AssertionSuccess() << os.str();
+}
+
+::testing::AssertionResult all_equal(const torch::Tensor& got, const torch::Tensor& expected) {
+  if (got.sizes() != expected.sizes()) {
+    std::ostringstream os;
+    os << "shape mismatch: got " << got.sizes() << ", expected " << expected.sizes();
+    return ::testing::AssertionFailure() << os.str();
+  }
+  auto ne = got.to(torch::kCPU, torch::kInt64).ne(expected.to(torch::kCPU, torch::kInt64));
+  const int64_t n = ne.sum().item<int64_t>();
+  if (n == 0) return ::testing::AssertionSuccess();
+  std::ostringstream os;
+  os << n << " of " << got.numel() << " values differ; got " << got.reshape({-1}).slice(0, 0, 32) << " expected "
+     << expected.reshape({-1}).slice(0, 0, 32);
+  return ::testing::AssertionFailure() << os.str();
+}
+
+::testing::AssertionResult matches_golden(const torch::Tensor& got, const std::string& file, const std::string& tensor) {
+  auto expected = load_case_tensor(file, tensor);
+  if (expected.scalar_type() == torch::kInt64 || expected.scalar_type() == torch::kUInt8) return all_equal(got, expected);
+  return all_close(got, expected, tolerance(file, tensor));
+}
+
+}  // namespace t2v::test

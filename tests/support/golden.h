@@ -1,0 +1,34 @@
+// Helpers for golden tests: open a fixture case, look up its tolerance in tolerances.json, and
+// compare with a failure message that gives the max abs error, where it is, and the tolerance.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+#include "t2v/io/safetensors.h"
+
+namespace t2v::test {
+
+inline std::filesystem::path data_dir() { return T2V_TEST_DATA; }
+inline std::filesystem::path golden_dir() { return data_dir() / "golden"; }
+inline std::filesystem::path case_path(const std::string& file) { return golden_dir() / "cases" / file; }
+inline std::filesystem::path tiny_model_dir() { return golden_dir() / "wan21-tiny"; }
+inline std::filesystem::path tiny_comfy_dir() { return golden_dir() / "wan21-tiny-comfy"; }
+
+// Loads a tensor of a case file as a CPU tensor in its stored dtype (copy).
+torch::Tensor load_case_tensor(const std::string& file, const std::string& name);
+// The atol from tolerances.json for (file, tensor).
+double tolerance(const std::string& file, const std::string& tensor, bool strict = false);
+
+// |got - expected| <= atol elementwise, shapes equal. On failure: max error, its index, atol.
+::testing::AssertionResult all_close(const torch::Tensor& got, const torch::Tensor& expected, double atol);
+// int64 / uint8 tensors: exactly equal.
+::testing::AssertionResult all_equal(const torch::Tensor& got, const torch::Tensor& expected);
+// Compares with the fixture's own tolerance.
+::testing::AssertionResult matches_golden(const torch::Tensor& got, const std::string& file,
+                                          const std::string& tensor);
+
+}  // namespace t2v::test
