@@ -28,6 +28,11 @@ bool match_full(const std::string& pattern, const std::string& key) {
   return match_prefix(pattern, key, &len).has_value() && len == key.size();
 }
 
+bool match_start(const std::string& pattern, const std::string& key) {
+  size_t len = 0;
+  return match_prefix(pattern, key, &len).has_value();
+}
+
 std::string rename_key(const RenameTable& table, const std::string& key) {
   for (const auto& rule : table) {
     size_t len = 0;

@@ -74,7 +74,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const TensorStore& store,
     }
     if (is_auxiliary_key(key)) continue;
     bool ignored = false;
-    for (const auto& pattern : options.ignore) ignored = ignored || match_full(pattern, key);
+    for (const auto& pattern : options.ignore) ignored = ignored || match_start(pattern, key);
     if (!ignored) unexpected.push_back(store.stored_name(key));
   }
   for (const auto& item : params) {

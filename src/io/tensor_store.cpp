@@ -154,7 +154,7 @@ TensorStore TensorStore::without(const std::vector<std::string>& patterns) const
   out.files_ = files_;
   for (const auto& [key, e] : entries_) {
     bool drop = false;
-    for (const auto& p : patterns) drop = drop || match_full(p, key);
+    for (const auto& p : patterns) drop = drop || match_start(p, key);
     if (!drop) out.entries_.emplace(key, e);
   }
   return out;

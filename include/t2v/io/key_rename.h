@@ -24,6 +24,8 @@ std::optional<std::vector<std::string>> match_prefix(const std::string& pattern,
                                                      const std::string& key, size_t* matched_len);
 // True if `pattern` matches the whole key.
 bool match_full(const std::string& pattern, const std::string& key);
+// True if `pattern` matches the start of the key ("blocks.*.attn2." or a whole key name).
+bool match_start(const std::string& pattern, const std::string& key);
 // Applies the first matching rule; returns the key unchanged if none matches.
 std::string rename_key(const RenameTable& table, const std::string& key);
 // The table with `from` and `to` swapped (for the reverse direction).

@@ -17,7 +17,7 @@ namespace t2v::io {
 
 struct LoadOptions {
   std::string what = "model";        // component name used in messages ("transformer", ...)
-  std::vector<std::string> ignore;   // canonical keys (RenameTable patterns) allowed to be unused
+  std::vector<std::string> ignore;   // canonical key prefixes (RenameTable patterns) allowed to be unused
 };
 
 struct LoadReport {

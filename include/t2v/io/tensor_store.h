@@ -44,7 +44,7 @@ class TensorStore {
   // A store whose keys are renamed by `table` (keys no rule matches are kept). Two keys renamed
   // to the same name are an error.
   TensorStore renamed(const RenameTable& table) const;
-  // A store without the keys matching any of `patterns` (RenameTable pattern syntax).
+  // A store without the keys starting with any of `patterns` (RenameTable pattern syntax).
   TensorStore without(const std::vector<std::string>& patterns) const;
   // Original (on-disk) name of a key.
   const std::string& stored_name(const std::string& key) const;
