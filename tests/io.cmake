@@ -7,3 +7,4 @@ target_precompile_headers(t2v_test_support REUSE_FROM t2v_core)
 
 t2v_test(test_safetensors unit ${CMAKE_CURRENT_SOURCE_DIR}/io/test_safetensors.cpp)
 t2v_test(test_model_source unit ${CMAKE_CURRENT_SOURCE_DIR}/io/test_model_source.cpp)
+t2v_test(test_video_writer unit ${CMAKE_CURRENT_SOURCE_DIR}/io/test_video_writer.cpp)

@@ -1,0 +1,99 @@
+// Decodes a whole video (or PNG) to uint8 RGB frames with libavformat/libavcodec. Used by the
+// round-trip and end-to-end tests; later the input side of video-to-video.
+#include <torch/torch.h>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+}
+
+#include "t2v/error.h"
+#include "t2v/io/video_writer.h"
+
+namespace t2v::io {
+
+std::string av_error(int code);
+
+namespace {
+struct Ctx {
+  AVFormatContext* fmt = nullptr;
+  AVCodecContext* dec = nullptr;
+  AVFrame* frame = nullptr;
+  AVPacket* packet = nullptr;
+  SwsContext* sws = nullptr;
+  ~Ctx() {
+    if (sws) sws_freeContext(sws);
+    if (frame) av_frame_free(&frame);
+    if (packet) av_packet_free(&packet);
+    if (dec) avcodec_free_context(&dec);
+    if (fmt) avformat_close_input(&fmt);
+  }
+};
+
+void collect(const AVDictionary* dict, std::map<std::string, std::string>& out) {
+  const AVDictionaryEntry* e = nullptr;
+  while ((e = av_dict_get(dict, "", e, AV_DICT_IGNORE_SUFFIX))) out.emplace(e->key, e->value);
+}
+}  // namespace
+
+DecodedVideo read_video(const std::filesystem::path& path) {
+  Ctx c;
+  int rc = avformat_open_input(&c.fmt, path.c_str(), nullptr, nullptr);
+  if (rc < 0) throw InputError(path.string() + ": cannot open video: " + av_error(rc));
+  if ((rc = avformat_find_stream_info(c.fmt, nullptr)) < 0) throw InputError(path.string() + ": " + av_error(rc));
+  const AVCodec* codec = nullptr;
+  const int index = av_find_best_stream(c.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (index < 0 || !codec) throw InputError(path.string() + ": no decodable video stream");
+  AVStream* st = c.fmt->streams[index];
+  c.dec = avcodec_alloc_context3(codec);
+  avcodec_parameters_to_context(c.dec, st->codecpar);
+  if ((rc = avcodec_open2(c.dec, codec, nullptr)) < 0) throw InputError(path.string() + ": " + av_error(rc));
+
+  DecodedVideo out;
+  out.width = c.dec->width;
+  out.height = c.dec->height;
+  out.codec = codec->name;
+  const AVRational fr = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+  out.fps = Rational{fr.num ? fr.num : 1, fr.den ? fr.den : 1};
+  collect(c.fmt->metadata, out.metadata);
+  collect(st->metadata, out.metadata);
+
+  std::vector<torch::Tensor> frames;
+  c.frame = av_frame_alloc();
+  c.packet = av_packet_alloc();
+  auto receive = [&]() {
+    while (avcodec_receive_frame(c.dec, c.frame) >= 0) {
+      if (frames.empty()) collect(c.frame->metadata, out.metadata);  // PNG tEXt chunks
+      if (!c.sws) {
+        const int cs = c.frame->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_ITU601;
+        c.sws = sws_getContext(c.frame->width, c.frame->height, static_cast<AVPixelFormat>(c.frame->format),
+                               c.frame->width, c.frame->height, AV_PIX_FMT_RGB24,
+                               SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
+        const int* coeffs = sws_getCoefficients(cs);
+        const int src_full = c.frame->color_range == AVCOL_RANGE_JPEG ? 1 : 0;
+        sws_setColorspaceDetails(c.sws, coeffs, src_full, coeffs, 1, 0, 1 << 16, 1 << 16);
+      }
+      auto rgb = torch::empty({c.frame->height, c.frame->width, 3}, torch::kUInt8);
+      uint8_t* dst[1] = {rgb.data_ptr<uint8_t>()};
+      const int stride[1] = {3 * c.frame->width};
+      sws_scale(c.sws, c.frame->data, c.frame->linesize, 0, c.frame->height, dst, stride);
+      frames.push_back(rgb);
+      av_frame_unref(c.frame);
+    }
+  };
+  while (av_read_frame(c.fmt, c.packet) >= 0) {
+    if (c.packet->stream_index == index) {
+      avcodec_send_packet(c.dec, c.packet);
+      receive();
+    }
+    av_packet_unref(c.packet);
+  }
+  avcodec_send_packet(c.dec, nullptr);
+  receive();
+  if (frames.empty()) throw InputError(path.string() + ": no frames decoded");
+  out.frames = torch::stack(frames);
+  return out;
+}
+
+}  // namespace t2v::io
