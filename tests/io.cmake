@@ -1,5 +1,8 @@
 # Foundation: safetensors, tensor stores, loader, model sources, video writer, CLI.
-add_library(t2v_test_support STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/golden.cpp)
+add_library(t2v_test_support STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/golden.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/support/run_binary.cpp)
+target_compile_definitions(t2v_test_support PRIVATE T2V_BINARY="$<TARGET_FILE:t2v>")
+add_dependencies(t2v_test_support t2v)
 target_link_libraries(t2v_test_support PUBLIC t2v_core GTest::gtest)
 target_include_directories(t2v_test_support PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(t2v_test_support PUBLIC T2V_TEST_DATA="${T2V_TEST_DATA}")

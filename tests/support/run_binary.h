@@ -1,0 +1,18 @@
+// Runs the real t2v binary for end-to-end tests and captures exit code, stdout and stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace t2v::test {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs T2V_BINARY with `args` (no shell). `env` entries "K=V" are added to the environment.
+RunResult run_t2v(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
+}  // namespace t2v::test
