@@ -11,5 +11,9 @@ using Action = std::function<void()>;
 
 // `t2v info`: describe a model folder or single files.
 void register_info(CLI::App& app, Action* action);
+// `t2v generate`: one prompt -> one video.
+void register_generate(CLI::App& app, Action* action);
+// `t2v batch`: a prompt file -> many videos, resumable.
+void register_batch(CLI::App& app, Action* action);
 
 }  // namespace t2v::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   t2v::cli::Action action;
+  t2v::cli::register_generate(app, &action);
+  t2v::cli::register_batch(app, &action);
   t2v::cli::register_info(app, &action);
 
   try {

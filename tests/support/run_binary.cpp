@@ -1,6 +1,7 @@
 #include "support/run_binary.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,53 @@
 extern char** environ;
 
 namespace t2v::test {
+
+namespace {
+std::string slurp(const char* p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+RunResult run_t2v_interrupt(const std::vector<std::string>& args, const std::string& marker, double timeout_s) {
+  char out_path[] = "/tmp/t2v_e2e_outXXXXXX";
+  char err_path[] = "/tmp/t2v_e2e_errXXXXXX";
+  int out_fd = mkstemp(out_path);
+  int err_fd = mkstemp(err_path);
+  std::vector<std::string> argv_s = {T2V_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) throw std::runtime_error("spawn failed");
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  for (int waited_ms = 0;; waited_ms += 50) {
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    if (slurp(err_path).find(marker) != std::string::npos || waited_ms > timeout_s * 1000) {
+      kill(pid, SIGINT);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    usleep(50 * 1000);
+  }
+  close(out_fd);
+  close(err_fd);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  std::remove(out_path);
+  std::remove(err_path);
+  return r;
+}
 
 RunResult run_t2v(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   char out_path[] = "/tmp/t2v_e2e_outXXXXXX";

@@ -14,5 +14,7 @@ struct RunResult {
 
 // Runs T2V_BINARY with `args` (no shell). `env` entries "K=V" are added to the environment.
 RunResult run_t2v(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// Like run_t2v, but sends SIGINT once stderr contains `marker` (or after timeout_s seconds).
+RunResult run_t2v_interrupt(const std::vector<std::string>& args, const std::string& marker, double timeout_s);
 
 }  // namespace t2v::test

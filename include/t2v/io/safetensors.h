@@ -47,7 +47,8 @@ class SafetensorsFile {
   bool contains(const std::string& name) const { return infos_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const;  // throws WeightsError if absent
 
-  // Zero-copy CPU tensor over the mapped bytes (keeps the mapping alive). FP8 tensors, which
+  // Zero-copy CPU tensor over the mapped, READ-ONLY bytes (keeps the mapping alive; never write
+  // into it - in-place ops would fault; clone() first). FP8 tensors, which
   // LibTorch 1.13 has no dtype for, are returned as uint8 with the same shape. A view whose bytes
   // are not aligned to the item size is returned as an aligned copy.
   torch::Tensor view(const std::string& name) const;

@@ -1,0 +1,232 @@
+#include "cli/generate_options.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "t2v/error.h"
+#include "t2v/runtime.h"
+#include "t2v/sampling/sampler.h"
+
+namespace t2v::cli {
+namespace fs = std::filesystem;
+
+void add_model_options(CLI::App* cmd, ModelOptions* o) {
+  auto* g = "Model";
+  cmd->add_option("-m,--model", o->model_dir, "Diffusers model folder (e.g. models/Wan2.1-T2V-1.3B-Diffusers)")
+      ->check(CLI::ExistingDirectory)
+      ->group(g);
+  cmd->add_option("--transformer", o->files.transformer, "DiT single file (ComfyUI .safetensors)")
+      ->check(CLI::ExistingFile)
+      ->group(g);
+  cmd->add_option("--text-encoder", o->files.text_encoder, "umT5 single file")->check(CLI::ExistingFile)->group(g);
+  cmd->add_option("--vae", o->files.vae, "VAE single file")->check(CLI::ExistingFile)->group(g);
+  cmd->add_option("--tokenizer", o->files.tokenizer, "spiece.model (default: inside the umT5 file)")
+      ->check(CLI::ExistingFile)
+      ->group(g);
+  cmd->add_option("--text-len", o->text_len, "Prompt tokens incl. </s> (default: the model's, 512 for Wan)")
+      ->check(CLI::Range(1, 4096))
+      ->group(g);
+  auto* r = "Runtime";
+  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str()->group(r);
+  cmd->add_option("--dtype", o->dtype, "DiT weights: auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))
+      ->capture_default_str()
+      ->group(r);
+  cmd->add_option("--text-encoder-device", o->text_encoder_device, "Where umT5 runs (auto = --device; cpu saves GPU memory)")
+      ->capture_default_str()
+      ->group(r);
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber)->group(r);
+  cmd->add_option("--vae-tile", o->vae_tile, "Decode in spatial tiles of this many pixels (0 = whole frames)")
+      ->check(CLI::NonNegativeNumber)
+      ->group(r);
+  cmd->add_option("--vae-tile-overlap", o->vae_tile_overlap, "Tile overlap in pixels, blended")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->group(r);
+}
+
+void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
+  auto* p = "Prompt";
+  if (with_prompt) cmd->add_option("-p,--prompt", o->prompt, "What the video shows")->required()->group(p);
+  cmd->add_option("-n,--negative-prompt", o->negative_prompt,
+                  "What to avoid (default: Wan's default negative prompt; \"\" for none)")
+      ->group(p);
+  auto* s = "Size and length";
+  cmd->add_option("--width", o->width, "Width in pixels (rounded to a multiple of 16)")->check(CLI::PositiveNumber)->group(s);
+  cmd->add_option("--height", o->height, "Height in pixels (rounded to a multiple of 16)")->check(CLI::PositiveNumber)->group(s);
+  cmd->add_option("--size", o->size, "WIDTHxHEIGHT, e.g. 832x480 (default: the model's, 832x480 for Wan2.1)")->group(s);
+  cmd->add_option("--resolution", o->resolution, "480p | 720p | 1080p (with --aspect)")
+      ->check(CLI::IsMember({"480p", "720p", "1080p"}))
+      ->group(s);
+  cmd->add_option("--aspect", o->aspect, "16:9 | 9:16 | 1:1 | 4:3 | 3:4 | 21:9")
+      ->check(CLI::IsMember({"16:9", "9:16", "1:1", "4:3", "3:4", "21:9"}))
+      ->group(s);
+  cmd->add_option("--frames", o->frames, "Video frames, made 4k+1 (default 81; 1 = an image)")->check(CLI::PositiveNumber)->group(s);
+  cmd->add_option("--duration", o->duration, "Length in seconds (frames = duration x fps, made 4k+1)")->group(s);
+  cmd->add_option("--fps", o->fps, "Frame rate, e.g. 16 or 24000/1001 (default: the model's native, 16)")->group(s);
+  auto* q = "Sampling";
+  cmd->add_option("--steps", o->steps, "Denoising steps")->check(CLI::Range(1, 1000))->capture_default_str()->group(q);
+  cmd->add_option("--guidance", o->guidance, "Classifier-free guidance scale")->check(CLI::Range(0.0, 100.0))->capture_default_str()->group(q);
+  cmd->add_option("--shift", o->shift, "Flow shift (default: the official 5.0 for Wan2.1 T2V; the diffusers "
+                                       "scheduler_config's flow_shift is not used)")
+      ->check(CLI::Range(0.01, 100.0))
+      ->group(q);
+  cmd->add_option("--sampler", o->sampler,
+                  "unipc (official FlowUniPC, official sigma grid) | euler | dpm++ (official FlowDPMSolver)")
+      ->check(CLI::IsMember({"unipc", "euler", "dpm++"}))
+      ->capture_default_str()
+      ->group(q);
+  cmd->add_option("--seed", o->seed, "Random seed (default: random, printed and stored in the output)")->group(q);
+  auto* w = "Output";
+  cmd->add_option("-o,--output", o->output, "Output file: .mp4 .mkv .webm .png (default: <prompt-slug>-<seed>.mp4)")->group(w);
+  cmd->add_option("--crf", o->crf, "Video quality (x264/x265/VP9 CRF; lower = better)")->check(CLI::Range(0, 63))->capture_default_str()->group(w);
+  cmd->add_option("--codec", o->codec, "h264 | h265 for .mp4/.mkv (.webm is VP9, .png an image)")
+      ->check(CLI::IsMember({"h264", "h265"}))
+      ->capture_default_str()
+      ->group(w);
+  cmd->add_option("--save-intermediates", o->save_intermediates,
+                  "Write text contexts, noise, per-step predictions/latents and the video as safetensors "
+                  "(names as the golden fixtures)")
+      ->group(w);
+}
+
+void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
+  if (!line.is_object()) throw UsageError("expected a JSON object");
+  for (auto it = line.begin(); it != line.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    try {
+      if (k == "prompt") o.prompt = v.get<std::string>();
+      else if (k == "negative_prompt") o.negative_prompt = v.get<std::string>();
+      else if (k == "seed") o.seed = v.get<uint64_t>();
+      else if (k == "width") o.width = v.get<int>();
+      else if (k == "height") o.height = v.get<int>();
+      else if (k == "size") o.size = v.get<std::string>();
+      else if (k == "resolution") o.resolution = v.get<std::string>();
+      else if (k == "aspect") o.aspect = v.get<std::string>();
+      else if (k == "frames") o.frames = v.get<int>();
+      else if (k == "duration") o.duration = v.get<double>();
+      else if (k == "fps") o.fps = v.is_string() ? v.get<std::string>() : v.dump();
+      else if (k == "steps") o.steps = v.get<int>();
+      else if (k == "guidance") o.guidance = v.get<double>();
+      else if (k == "shift") o.shift = v.get<double>();
+      else if (k == "sampler") o.sampler = v.get<std::string>();
+      else if (k == "output") o.output = v.get<std::string>();
+      else if (k == "crf") o.crf = v.get<int>();
+      else throw UsageError("unknown key \"" + k + "\" (expected prompt, negative_prompt, seed, width, height, size, "
+                            "resolution, aspect, frames, duration, fps, steps, guidance, shift, sampler, output, crf)");
+    } catch (const nlohmann::json::exception&) {
+      throw UsageError("\"" + k + "\" has a value of the wrong type: " + v.dump());
+    }
+  }
+  if (!o.prompt || o.prompt->empty()) throw UsageError("missing \"prompt\"");
+}
+
+namespace {
+torch::ScalarType parse_dtype(const std::string& d, const torch::Device& device) {
+  if (d == "fp32") return torch::kFloat32;
+  if (d == "bf16") return torch::kBFloat16;
+  if (d == "fp16") return torch::kFloat16;
+  return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;  // auto: as the official code
+}
+}  // namespace
+
+std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m) {
+  const bool any_file = !m.files.transformer.empty() || !m.files.text_encoder.empty() || !m.files.vae.empty();
+  if (!m.model_dir.empty() && any_file) {
+    throw UsageError("give either -m/--model or --transformer/--text-encoder/--vae, not both");
+  }
+  wan::WanModelSource source;
+  if (any_file) {
+    source = wan::open_single_files(m.files);
+  } else if (!m.model_dir.empty()) {
+    source = wan::open_diffusers_folder(m.model_dir);
+  } else {
+    throw UsageError("no model given: use -m/--model DIR (a diffusers folder) or --transformer/--text-encoder/--vae");
+  }
+  if (m.text_len) {
+    source.text_len = *m.text_len;
+    source.transformer_config.text_len = *m.text_len;
+  }
+  configure_threads(m.threads);
+  pipeline::PipelineOptions po;
+  po.device = parse_device(m.device);
+  po.dtype = parse_dtype(m.dtype, po.device);
+  po.text_encoder_device = m.text_encoder_device == "auto" ? po.device : parse_device(m.text_encoder_device);
+  // Wan runs umT5 in bf16 on the GPU; on the CPU fp32 is both exact and faster here.
+  po.text_encoder_dtype = po.text_encoder_device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  po.vae_tile = m.vae_tile;
+  po.vae_overlap = m.vae_tile ? m.vae_tile_overlap : 0;
+  if (m.vae_tile && (m.vae_tile % 8 != 0 || m.vae_tile_overlap % 8 != 0 || m.vae_tile_overlap >= m.vae_tile)) {
+    throw UsageError("--vae-tile and --vae-tile-overlap must be multiples of 8 with overlap < tile");
+  }
+  spdlog::info("model: {} ({}), device {}, DiT dtype {}", source.root.string(), source.kind, po.device.str(),
+               c10::toString(po.dtype));
+  return std::make_unique<pipeline::WanT2VPipeline>(std::move(source), po);
+}
+
+pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pipeline::WanT2VPipeline& p,
+                                              const std::string& default_output) {
+  pipeline::GenerationSettings s;
+  if (!o.prompt) throw UsageError("missing prompt (-p)");
+  s.prompt = *o.prompt;
+  s.negative_prompt = o.negative_prompt ? *o.negative_prompt : pipeline::kWanDefaultNegativePrompt;
+  pipeline::GridRequest g;
+  if (o.size) {
+    if (o.width || o.height) throw UsageError("--size cannot be combined with --width/--height");
+    auto [w, h] = pipeline::parse_size(*o.size);
+    g.width = w;
+    g.height = h;
+  } else {
+    g.width = o.width;
+    g.height = o.height;
+  }
+  g.resolution = o.resolution;
+  g.aspect = o.aspect;
+  g.frames = o.frames;
+  g.duration = o.duration;
+  if (o.fps) g.fps = io::parse_fps(*o.fps);
+  s.fps = g.fps;
+  s.grid = pipeline::resolve_grid(g, p.grid_limits());
+  for (const auto& n : s.grid.notices) spdlog::warn("{}", n);
+  s.steps = o.steps;
+  if (s.steps < 1) throw UsageError("--steps must be at least 1");
+  s.guidance = o.guidance;
+  s.shift = o.shift.value_or(5.0);
+  s.sampler = o.sampler;
+  sampling::make_sampler(s.sampler);  // validates the name
+  s.seed = o.seed ? *o.seed : random_seed();
+  s.crf = o.crf;
+  s.codec = o.codec == "h265" ? io::Codec::H265 : io::Codec::Auto;
+  s.output = o.output ? *o.output : default_output;
+  if (s.output.empty()) s.output = slugify(s.prompt) + "-" + std::to_string(s.seed) + (s.grid.frames == 1 ? ".png" : ".mp4");
+  if (s.output.extension() == ".png" && s.grid.frames != 1) {
+    throw UsageError("output " + s.output.string() + ": a .png holds one frame; add --frames 1 or use .mp4");
+  }
+  s.save_intermediates = o.save_intermediates;
+  return s;
+}
+
+std::string slugify(const std::string& text, size_t max_len) {
+  std::string out;
+  bool dash = false;
+  for (unsigned char c : text) {
+    if (std::isalnum(c)) {
+      if (dash && !out.empty()) out += '-';
+      out += static_cast<char>(std::tolower(c));
+      dash = false;
+    } else {
+      dash = true;
+    }
+    if (out.size() >= max_len) break;
+  }
+  return out.empty() ? "video" : out;
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return ((static_cast<uint64_t>(rd()) << 32) | rd()) & ((1ull << 53) - 1);  // exact in JSON doubles too
+}
+
+}  // namespace t2v::cli

@@ -1,0 +1,67 @@
+// Options shared by `t2v generate` and `t2v batch` (where they are the per-line defaults), their
+// registration on a CLI11 command, and their conversion into pipeline settings with every
+// cross-field check in one place.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "t2v/models/wan/model_source.h"
+#include "t2v/pipeline/wan_t2v.h"
+
+namespace t2v::cli {
+
+struct ModelOptions {
+  std::string model_dir;
+  wan::SingleFilePaths files;
+  std::string device = "auto";
+  std::string dtype = "auto";
+  std::string text_encoder_device = "auto";
+  int threads = 0;
+  std::optional<int> text_len;
+  int vae_tile = 0;
+  int vae_tile_overlap = 64;
+};
+
+// One generation's settings as the user gave them (unset = default).
+struct GenerateOptions {
+  std::optional<std::string> prompt;
+  std::optional<std::string> negative_prompt;
+  std::optional<int> width, height;
+  std::optional<std::string> size, resolution, aspect;
+  std::optional<int> frames;
+  std::optional<double> duration;
+  std::optional<std::string> fps;
+  int steps = 50;
+  double guidance = 5.0;
+  std::optional<double> shift;
+  std::string sampler = "unipc";
+  std::optional<uint64_t> seed;
+  std::optional<std::string> output;
+  int crf = 18;
+  std::string codec = "h264";
+  std::string save_intermediates;
+};
+
+void add_model_options(CLI::App* cmd, ModelOptions* o);
+// `with_prompt`: generate has -p; batch takes prompts from its file.
+void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt);
+
+// Applies one JSON object of overrides (batch .jsonl line) onto `o`. UsageError naming the key on
+// an unknown key or a value of the wrong type.
+void apply_overrides(GenerateOptions& o, const nlohmann::json& line);
+
+// Opens the model (folder, single files, or the bundled demo model) and builds the pipeline.
+std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m);
+
+// Resolves defaults and validates; `default_output` is used when o.output is unset.
+pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pipeline::WanT2VPipeline& p,
+                                              const std::string& default_output);
+
+// A filesystem-friendly slug of a prompt ("a red fox running" -> "a-red-fox-running").
+std::string slugify(const std::string& text, size_t max_len = 48);
+uint64_t random_seed();
+
+}  // namespace t2v::cli

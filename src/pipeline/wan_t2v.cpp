@@ -1,0 +1,236 @@
+// Reference: W21 wan/text2video.py WanT2V.generate, wan/utils/utils.py cache_video.
+#include "t2v/pipeline/wan_t2v.h"
+
+#include <ATen/core/Generator.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+
+#include "t2v/error.h"
+#include "t2v/io/safetensors.h"
+#include "t2v/models/wan/transformer.h"
+#include "t2v/models/wan/vae.h"
+#include "t2v/runtime.h"
+#include "t2v/sampling/sampler.h"
+#include "t2v/text/text_encoder.h"
+
+namespace t2v::pipeline {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const char* const kWanDefaultNegativePrompt =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+    "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
+
+namespace {
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+uint64_t gpu_peak_bytes(const torch::Device& device) {
+#if defined(T2V_HAVE_CUDA_ALLOC_STATS)
+  return 0;
+#else
+  (void)device;
+  return 0;
+#endif
+}
+}  // namespace
+
+struct WanT2VPipeline::Models {
+  std::unique_ptr<text::TextEncoder> text_encoder;
+  wan::WanTransformer3DModel dit{nullptr};
+  wan::WanVAE vae{nullptr};
+};
+
+WanT2VPipeline::WanT2VPipeline(wan::WanModelSource source, PipelineOptions options)
+    : source_(std::move(source)), options_(options), models_(std::make_unique<Models>()) {}
+
+WanT2VPipeline::~WanT2VPipeline() = default;
+
+GridLimits WanT2VPipeline::grid_limits() const {
+  GridLimits lim;
+  const auto& c = source_.transformer_config;
+  lim.vae_stride = static_cast<int>(source_.vae_config.scale_factor_spatial);
+  lim.spatial_multiple = lim.vae_stride * static_cast<int>(std::max(c.patch_size[1], c.patch_size[2]));
+  lim.temporal_stride = static_cast<int>(source_.vae_config.scale_factor_temporal);
+  lim.max_tokens_per_axis = static_cast<int>(c.rope_max_seq_len);
+  // Wan2.1 T2V-1.3B is trained at 480p; the wider models also at 720p (spec §4.5).
+  if (c.dim() > 1536) lim.trained_area = 1280 * 720;
+  return lim;
+}
+
+void WanT2VPipeline::prepare_prompts(const std::vector<std::string>& prompts) {
+  std::vector<std::string> todo;
+  for (const auto& p : prompts)
+    if (!contexts_.count(p) && std::find(todo.begin(), todo.end(), p) == todo.end()) todo.push_back(p);
+  if (todo.empty()) return;
+  if (!models_->text_encoder) {
+    text::TextEncoderOptions o;
+    o.device = options_.text_encoder_device;
+    o.dtype = options_.text_encoder_dtype;
+    models_->text_encoder = std::make_unique<text::TextEncoder>(source_, o);
+  }
+  auto contexts = models_->text_encoder->encode(todo);
+  for (size_t i = 0; i < todo.size(); ++i) contexts_[todo[i]] = contexts[i].to(torch::kCPU);
+  // Free the encoder (11 GB for umT5-XXL in bf16) before the DiT needs the memory.
+  models_->text_encoder.reset();
+}
+
+const torch::Tensor& WanT2VPipeline::context_for(const std::string& prompt) {
+  if (!contexts_.count(prompt)) prepare_prompts({prompt});
+  return contexts_.at(prompt);
+}
+
+torch::Tensor draw_noise(c10::IntArrayRef shape, uint64_t seed, const torch::Device& device) {
+  auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  if (device.is_cpu()) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    return at::randn(shape, gen, options);
+  }
+  // A freshly seeded CUDA generator (offset 0), as torch.Generator('cuda').manual_seed(seed).
+  auto gen = at::globalContext().defaultGenerator(device);
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+  return at::randn(shape, gen, options);
+}
+
+torch::Tensor to_uint8_frames(const torch::Tensor& video) {
+  // make_grid(normalize=True, value_range=(-1, 1)): clamp, sub(low), div(high - low); then
+  // cache_video: mul(255).type(uint8), which truncates.
+  auto x = video.to(torch::kFloat32).clamp(-1.0, 1.0).sub(-1.0).div(2.0).mul(255.0).to(torch::kUInt8);
+  return x.permute({1, 2, 3, 0}).contiguous();  // [3, n, H, W] -> [n, H, W, 3]
+}
+
+GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const ProgressCallbacks& progress) {
+  const auto t_start = Clock::now();
+  GenerationResult result;
+  result.seed = s.seed;
+  result.frames = s.grid.frames;
+  result.width = s.grid.width;
+  result.height = s.grid.height;
+  result.output = s.output;
+  const bool keep = !s.save_intermediates.empty();
+  std::vector<std::pair<std::string, torch::Tensor>> saved;
+  auto save = [&](const std::string& name, const torch::Tensor& t) {
+    if (keep) saved.emplace_back(name, t.detach().to(torch::kCPU).clone());
+  };
+
+  // 1. Text.
+  if (progress.stage) progress.stage("text");
+  auto t0 = Clock::now();
+  prepare_prompts({s.prompt, s.negative_prompt});
+  const torch::Tensor context = context_for(s.prompt);
+  const torch::Tensor context_null = context_for(s.negative_prompt);
+  save("context", context);
+  save("context_null", context_null);
+  result.text_seconds = seconds_since(t0);
+  check_interrupted();
+
+  // 2. Denoise.
+  if (progress.stage) progress.stage("denoise");
+  t0 = Clock::now();
+  if (models_->dit.is_empty()) models_->dit = wan::load_wan_transformer(source_, options_.dtype, options_.device);
+  auto& dit = models_->dit;
+  torch::NoGradGuard no_grad;
+  const auto& cfg = source_.transformer_config;
+  auto cond = dit->encode_text(context.unsqueeze(0).to(options_.device));        // [1, text_len, dim]
+  auto uncond = dit->encode_text(context_null.unsqueeze(0).to(options_.device));
+
+  auto sampler = sampling::make_sampler(s.sampler);
+  sampler->set_timesteps(s.steps, s.shift);
+  const std::vector<int64_t> shape = {cfg.in_channels, s.grid.latent_frames, s.grid.latent_height, s.grid.latent_width};
+  torch::Tensor latent = draw_noise(shape, s.seed, options_.device);  // [16, T, h, w]
+  save("noise", latent);
+  save("timesteps", torch::tensor(sampler->timesteps(), torch::kInt64));
+  save("sigmas", sampler->sigmas());
+  for (int i = 0; i < s.steps; ++i) {
+    check_interrupted();
+    const auto t_step = Clock::now();
+    const int64_t timestep = sampler->timesteps()[static_cast<size_t>(i)];
+    auto t = torch::full({1}, timestep, torch::TensorOptions().dtype(torch::kInt64).device(options_.device));
+    auto x = latent.unsqueeze(0);  // [1, 16, T, h, w]
+    auto v_cond = dit->forward(x, t, cond)[0].to(torch::kFloat32);
+    auto v_uncond = dit->forward(x, t, uncond)[0].to(torch::kFloat32);
+    auto noise_pred = v_uncond + s.guidance * (v_cond - v_uncond);
+    if (keep) {
+      const std::string p = "step" + std::to_string(i) + ".";
+      save(p + "latent_in", latent);
+      save(p + "noise_pred_cond", v_cond);
+      save(p + "noise_pred_uncond", v_uncond);
+      save(p + "noise_pred", noise_pred);
+    }
+    latent = sampler->step(noise_pred, i, latent);
+    if (keep) {
+      const std::string p = "step" + std::to_string(i) + ".";
+      save(p + "x0_pred", sampler->last_x0());
+      save(p + "latent_out", latent);
+    }
+    if (progress.step) progress.step(i + 1, s.steps, seconds_since(t_step));
+  }
+  save("latent_final", latent);
+  result.denoise_seconds = seconds_since(t0);
+
+  // 3. Decode + write, frame by frame.
+  if (progress.stage) progress.stage("decode");
+  t0 = Clock::now();
+  if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
+  nlohmann::json meta = {{"model", source_.root.filename().string()},
+                         {"prompt", s.prompt},
+                         {"negative_prompt", s.negative_prompt},
+                         {"seed", s.seed},
+                         {"steps", s.steps},
+                         {"guidance", s.guidance},
+                         {"shift", s.shift},
+                         {"sampler", s.sampler},
+                         {"width", s.grid.width},
+                         {"height", s.grid.height},
+                         {"frames", s.grid.frames},
+                         {"fps", std::to_string(s.fps.num) + "/" + std::to_string(s.fps.den)},
+                         {"generator", std::string("t2v ") + T2V_VERSION}};
+  result.settings = meta;
+  io::VideoWriterOptions wo;
+  wo.path = s.output;
+  wo.width = s.grid.width;
+  wo.height = s.grid.height;
+  wo.fps = s.fps;
+  wo.crf = s.crf;
+  wo.codec = s.codec;
+  wo.metadata = {{"title", s.prompt}, {"comment", meta.dump()}};
+  io::VideoWriter writer(wo);
+  std::vector<torch::Tensor> video_chunks;
+  int done = 0;
+  wan::VAEDecodeOptions vo;
+  vo.tile_size = options_.vae_tile;
+  vo.overlap = options_.vae_overlap;
+  models_->vae->decode_stream(
+      latent,
+      [&](const torch::Tensor& frames) {  // [3, n, H, W]
+        check_interrupted();
+        if (keep) video_chunks.push_back(frames.to(torch::kCPU));
+        auto u8 = to_uint8_frames(frames).to(torch::kCPU);  // [n, H, W, 3]
+        for (int64_t f = 0; f < u8.size(0); ++f) writer.write(u8[f]);
+        done += static_cast<int>(u8.size(0));
+        if (progress.frames) progress.frames(done, s.grid.frames);
+      },
+      vo);
+  if (keep) {
+    auto video = torch::cat(video_chunks, 1);
+    save("video", video);
+    save("frames_u8", to_uint8_frames(video));
+    io::save_safetensors(s.save_intermediates, saved, {{"prompt", s.prompt}, {"seed", std::to_string(s.seed)}});
+  }
+  writer.finish();
+  result.decode_seconds = seconds_since(t0);
+  result.total_seconds = seconds_since(t_start);
+  result.peak_rss_bytes = peak_rss_bytes();
+  result.peak_gpu_bytes = gpu_peak_bytes(options_.device);
+  return result;
+}
+
+}  // namespace t2v::pipeline

@@ -1,0 +1,157 @@
+// End-to-end: `t2v generate` and `t2v batch` with the real binary on the tiny fixture model,
+// outputs decoded back with libavformat.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/golden.h"
+#include "support/run_binary.h"
+#include "t2v/io/video_writer.h"
+
+using t2v::test::run_t2v;
+namespace fs = std::filesystem;
+
+namespace {
+
+class CliGenerate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("t2v_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::vector<std::string> base() const {
+    return {"--steps", "3", "--size", "96x64", "--threads", "2", "-m", t2v::test::tiny_model_dir().string()};
+  }
+  size_t temp_files() const {
+    size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir_)) n += e.path().filename().string().find(".tmp-") != std::string::npos;
+    return n;
+  }
+  fs::path dir_;
+};
+
+TEST_F(CliGenerate, Mp4ReadBack) {
+  auto args = base();
+  const fs::path out = dir_ / "panda.mp4";
+  args.insert(args.begin(), {"generate", "-p", "A red panda rides a bike.", "--frames", "9", "--seed", "7", "-o",
+                             out.string(), "--json"});
+  auto r = run_t2v(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["seed"], 7);
+  EXPECT_EQ(j["output"], out.string());
+  EXPECT_GT(j["seconds"]["denoise"].get<double>(), 0.0);
+  auto v = t2v::io::read_video(out);
+  EXPECT_EQ(v.frames.size(0), 9);
+  EXPECT_EQ(v.width, 96);
+  EXPECT_EQ(v.height, 64);
+  EXPECT_EQ(v.fps.num, 16 * v.fps.den);
+  EXPECT_EQ(v.metadata["title"], "A red panda rides a bike.");
+  auto settings = nlohmann::json::parse(v.metadata["comment"]);
+  EXPECT_EQ(settings["seed"], 7);
+  EXPECT_EQ(settings["steps"], 3);
+  EXPECT_EQ(settings["sampler"], "unipc");
+  EXPECT_EQ(temp_files(), 0u);
+}
+
+TEST_F(CliGenerate, SameSeedSameVideo) {
+  for (const char* name : {"a.mp4", "b.mp4"}) {
+    auto args = base();
+    args.insert(args.begin(), {"generate", "-p", "a fox", "--frames", "5", "--seed", "3", "-o", (dir_ / name).string()});
+    ASSERT_EQ(run_t2v(args).exit_code, 0);
+  }
+  auto a = t2v::io::read_video(dir_ / "a.mp4");
+  auto b = t2v::io::read_video(dir_ / "b.mp4");
+  EXPECT_TRUE(torch::equal(a.frames, b.frames));
+}
+
+TEST_F(CliGenerate, SingleFramePng) {
+  auto args = base();
+  const fs::path out = dir_ / "still.png";
+  args.insert(args.begin(), {"generate", "-p", "a lighthouse at dusk", "--frames", "1", "--seed", "1", "-o", out.string()});
+  auto r = run_t2v(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto v = t2v::io::read_video(out);
+  EXPECT_EQ(v.frames.size(0), 1);
+  EXPECT_EQ(v.width, 96);
+  EXPECT_EQ(v.metadata["title"], "a lighthouse at dusk");
+}
+
+TEST_F(CliGenerate, BadOptionsExitTwo) {
+  auto args = base();
+  args.insert(args.begin(), {"generate", "-p", "x", "--sampler", "ddim", "-o", (dir_ / "x.mp4").string()});
+  auto r = run_t2v(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("sampler"), std::string::npos) << r.err;
+  auto png = base();
+  png.insert(png.begin(), {"generate", "-p", "x", "--frames", "9", "-o", (dir_ / "x.png").string()});
+  auto r2 = run_t2v(png);
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_NE(r2.err.find(".png"), std::string::npos) << r2.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.png"));
+}
+
+TEST_F(CliGenerate, CtrlCLeavesNoOutput) {
+  auto args = base();
+  args[1] = "400";  // --steps: long enough to be interrupted mid-denoise
+  const fs::path out = dir_ / "interrupted.mp4";
+  args.insert(args.begin(), {"generate", "-p", "a long one", "--frames", "9", "-o", out.string()});
+  auto r = t2v::test::run_t2v_interrupt(args, "step 3/", 120);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(temp_files(), 0u);
+}
+
+TEST_F(CliGenerate, BatchWithBrokenLineAndResume) {
+  const fs::path prompts = dir_ / "prompts.jsonl";
+  std::ofstream(prompts) << R"({"prompt": "a red fox", "seed": 11})" << "\n"
+                         << "# a comment line\n"
+                         << R"({"prompt": "a blue whale", "frames": 1})" << "\n"
+                         << R"({"prompt": "broken", "frames": "many"})" << "\n"
+                         << "\n"
+                         << R"({"prompt": "green hills"})" << "\n";
+  const fs::path out_dir = dir_ / "out";
+  auto args = base();
+  args.insert(args.begin(), {"batch", prompts.string(), "--output-dir", out_dir.string(), "--frames", "5", "--seed", "100"});
+  auto r = run_t2v(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("prompts.jsonl:4"), std::string::npos) << r.err;  // the broken line's number
+  std::vector<fs::path> videos;
+  for (const auto& e : fs::directory_iterator(out_dir))
+    if (e.path().extension() == ".mp4" || e.path().extension() == ".png") videos.push_back(e.path());
+  ASSERT_EQ(videos.size(), 3u) << r.err;
+  EXPECT_TRUE(fs::exists(out_dir / "0000-a-red-fox-11.mp4"));
+  EXPECT_TRUE(fs::exists(out_dir / "0003-green-hills-103.mp4"));  // base seed + index
+  EXPECT_EQ(t2v::io::read_video(out_dir / "0003-green-hills-103.mp4").frames.size(0), 5);
+  ASSERT_TRUE(fs::exists(out_dir / "batch-manifest.jsonl"));
+  int done = 0, failed = 0;
+  {
+    std::ifstream m(out_dir / "batch-manifest.jsonl");
+    std::string line;
+    while (std::getline(m, line)) {
+      auto j = nlohmann::json::parse(line);
+      done += j["status"] == "done";
+      failed += j["status"] == "failed";
+    }
+  }
+  EXPECT_EQ(done, 3);
+  EXPECT_EQ(failed, 1);
+
+  // Re-run after deleting one output: only that one is generated again.
+  fs::remove(out_dir / "0000-a-red-fox-11.mp4");
+  const auto kept_time = fs::last_write_time(out_dir / "0003-green-hills-103.mp4");
+  auto r2 = run_t2v(args);
+  EXPECT_EQ(r2.exit_code, 2);  // the broken line still fails
+  EXPECT_TRUE(fs::exists(out_dir / "0000-a-red-fox-11.mp4"));
+  EXPECT_EQ(fs::last_write_time(out_dir / "0003-green-hills-103.mp4"), kept_time);
+  EXPECT_NE(r2.err.find("2 skipped"), std::string::npos) << r2.err;
+  EXPECT_NE(r2.err.find("1 done"), std::string::npos) << r2.err;
+  EXPECT_EQ(temp_files(), 0u);
+}
+
+}  // namespace

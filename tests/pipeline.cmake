@@ -1,0 +1,2 @@
+# End-to-end pipeline (library level) against the official WanT2V run.
+t2v_test(test_t2v_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_t2v_golden.cpp)
