@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/golden.h"
+#include "t2v/error.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/transformer.h"
 
@@ -122,6 +123,26 @@ TEST(DitGoldenPaths, BatchEqualsSingleSamples) {
     auto single = model->forward(in.x.narrow(0, b, 1), in.t.narrow(0, b, 1), in.context.narrow(0, b, 1));
     EXPECT_TRUE(all_close(single, batched.narrow(0, b, 1), 1e-5));
   }
+}
+
+// Wan2.2-style per-token timesteps [B, L]: all tokens at the sample's t give the [B] result.
+TEST(DitGoldenPaths, PerTokenTimestepsEqualPerSample) {
+  const std::string file = "dit_batch2_f2h4w6.safetensors";
+  auto& model = model_for("diffusers");
+  const auto in = case_inputs(file);
+  const int64_t tokens = in.x.size(2) * (in.x.size(3) / 2) * (in.x.size(4) / 2);
+  auto per_token = in.t.unsqueeze(1).expand({in.t.size(0), tokens}).contiguous();  // [B, L]
+  EXPECT_TRUE(matches_golden(model->forward(in.x, per_token, in.context), file, "out"));
+}
+
+TEST(DitGoldenPaths, RejectsBadShapesWithInputError) {
+  auto& model = model_for("diffusers");
+  const auto in = case_inputs("dit_f3h8w12.safetensors");
+  EXPECT_THROW(model->forward(in.x.narrow(3, 0, 7), in.t, in.context), InputError);  // odd latent height
+  EXPECT_THROW(model->forward(in.x.narrow(1, 0, 15), in.t, in.context), InputError);  // channels
+  EXPECT_THROW(model->forward(in.x, torch::tensor({1, 2}, torch::kInt64), in.context), InputError);
+  EXPECT_THROW(model->forward(in.x, in.t, torch::zeros({1, 17, 32})), InputError);  // > text_len rows
+  EXPECT_THROW(model->forward(in.x, in.t, torch::zeros({1, 16, 31})), InputError);  // text_dim
 }
 
 // bf16 bulk weights with the fp32 islands, on the CPU: a sanity check of the CUDA precision path
