@@ -6,6 +6,8 @@
 // Prints a bf16-vs-fp32 matmul micro-benchmark first, then one timed encode per mode, and peak RSS.
 //
 //   bench_umt5 [--math bf16|fp32|both] [--layers N] [--tokens N] [--threads N]
+// Measured (2 shared cores, AVX-512 without bf16 instructions, LibTorch 1.13 CPU, full XXL, 512
+// tokens): bf16 math 195 s, fp32 math over bf16 storage 74 s, peak RSS 11.2 GiB (weights 10.6 GiB).
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--math must be bf16, fp32 or both\n");
     return 2;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line-buffered: progress shows up when redirected
   const int used_threads = t2v::configure_threads(threads);
   torch::NoGradGuard no_grad;
   std::printf("threads %d, torch %s\n", used_threads, TORCH_VERSION);
