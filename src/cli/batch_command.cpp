@@ -56,6 +56,7 @@ std::vector<Entry> read_entries(const BatchCommand& c) {
     e.line = line;
     e.index = index++;
     e.options = c.defaults;
+    e.options.seed.reset();  // in batch, --seed is the base seed: line seed = base + index
     if (jsonl) {
       try {
         apply_overrides(e.options, json::parse(text));

@@ -120,6 +120,8 @@ struct VideoWriter::State {
   }
 
   void open() {
+    // FFmpeg's own chatter (x264 statistics...) only at debug level.
+    av_log_set_level(spdlog::get_level() <= spdlog::level::debug ? AV_LOG_INFO : AV_LOG_ERROR);
     const int w = options.width, h = options.height;
     if (w <= 0 || h <= 0) throw InputError("video writer: invalid frame size " + std::to_string(w) + "x" + std::to_string(h));
     const bool yuv420 = codec != Codec::PNG;

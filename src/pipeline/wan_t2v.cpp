@@ -72,6 +72,7 @@ void WanT2VPipeline::prepare_prompts(const std::vector<std::string>& prompts) {
     text::TextEncoderOptions o;
     o.device = options_.text_encoder_device;
     o.dtype = options_.text_encoder_dtype;
+    o.compute_dtype = options_.text_encoder_compute_dtype;
     models_->text_encoder = std::make_unique<text::TextEncoder>(source_, o);
   }
   auto contexts = models_->text_encoder->encode(todo);

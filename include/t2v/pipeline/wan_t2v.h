@@ -31,7 +31,8 @@ struct PipelineOptions {
   torch::Device device = torch::kCPU;               // DiT + VAE
   torch::ScalarType dtype = torch::kFloat32;        // DiT bulk weights (bf16 on CUDA by default)
   torch::Device text_encoder_device = torch::kCPU;
-  torch::ScalarType text_encoder_dtype = torch::kFloat32;
+  torch::ScalarType text_encoder_dtype = torch::kFloat32;           // weight storage
+  c10::optional<torch::ScalarType> text_encoder_compute_dtype;      // math, if not the storage dtype
   int64_t vae_tile = 0;      // spatial tile size in pixels (0 = untiled)
   int64_t vae_overlap = 0;
 };
