@@ -3,7 +3,7 @@
 # build-sanitize/. Slower than the Release suite; run before merging changes to io/ or models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh >/dev/null
+bash scripts/setup.sh --deps-only
 export T2V_BUILD_DIR=build-sanitize
 cmake -S . -B "$T2V_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DT2V_SANITIZE=address,undefined >/dev/null
 cmake --build "$T2V_BUILD_DIR" -j "$(nproc)"

@@ -17,6 +17,11 @@
 #include "t2v/runtime.h"
 #include "t2v/sampling/sampler.h"
 #include "t2v/text/text_encoder.h"
+#include "t2v_build_config.h"  // generated: T2V_HAVE_CUDA
+
+#if T2V_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace t2v::pipeline {
 namespace fs = std::filesystem;
@@ -30,11 +35,19 @@ const char* const kWanDefaultNegativePrompt =
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-uint64_t gpu_peak_bytes(const torch::Device& device) {
-#if defined(T2V_HAVE_CUDA_ALLOC_STATS)
-  return 0;
+// Peak bytes allocated by the CUDA caching allocator since the last reset (0 on CPU builds).
+uint64_t gpu_peak_bytes(const torch::Device& device, bool reset) {
+#if T2V_HAVE_CUDA
+  if (!device.is_cuda()) return 0;
+  if (reset) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+    return 0;
+  }
+  // allocated_bytes[0] is the aggregate over pool types in every LibTorch version.
+  return static_cast<uint64_t>(c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).allocated_bytes[0].peak);
 #else
   (void)device;
+  (void)reset;
   return 0;
 #endif
 }
@@ -110,6 +123,7 @@ torch::Tensor to_uint8_frames(const torch::Tensor& video) {
 
 GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const ProgressCallbacks& progress) {
   const auto t_start = Clock::now();
+  gpu_peak_bytes(options_.device, /*reset=*/true);
   GenerationResult result;
   result.seed = s.seed;
   result.frames = s.grid.frames;
@@ -230,7 +244,7 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   result.decode_seconds = seconds_since(t0);
   result.total_seconds = seconds_since(t_start);
   result.peak_rss_bytes = peak_rss_bytes();
-  result.peak_gpu_bytes = gpu_peak_bytes(options_.device);
+  result.peak_gpu_bytes = gpu_peak_bytes(options_.device, /*reset=*/false);
   return result;
 }
 

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "t2v/error.h"
-#include "t2v_spm_path.h"  // generated: T2V_SPM_SHIM_PATH
+#include "t2v_build_config.h"  // generated: T2V_SPM_SHIM_PATH
 
 namespace t2v::text {
 namespace fs = std::filesystem;
