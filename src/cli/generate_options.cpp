@@ -217,7 +217,15 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   if (s.output.extension() == ".png" && s.grid.frames != 1) {
     throw UsageError("output " + s.output.string() + ": a .png holds one frame; add --frames 1 or use .mp4");
   }
+  io::check_output_path(s.output, s.codec);
   s.save_intermediates = o.save_intermediates;
+  if (!s.save_intermediates.empty()) {
+    if (s.save_intermediates.extension() != ".safetensors") {
+      throw UsageError("--save-intermediates " + s.save_intermediates.string() + ": expected a .safetensors file");
+    }
+    const fs::path dir = s.save_intermediates.has_parent_path() ? s.save_intermediates.parent_path() : fs::path(".");
+    if (!fs::is_directory(dir)) throw InputError("--save-intermediates: directory does not exist: " + dir.string());
+  }
   return s;
 }
 

@@ -14,6 +14,8 @@ extern "C" {
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -62,6 +64,18 @@ void append_text_chunk(std::string& out, const std::string& key, const std::stri
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((crc >> s) & 0xff));
 }
 }  // namespace
+
+void check_output_path(const fs::path& path, Codec codec) {
+  VideoWriterOptions o;
+  o.path = path;
+  o.codec = codec;
+  codec_for(o);
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError("output directory does not exist: " + dir.string());
+  if (::access(dir.c_str(), W_OK) != 0) throw InputError("output directory is not writable: " + dir.string());
+  if (fs::is_directory(path, ec)) throw InputError("output " + path.string() + " is a directory");
+}
 
 Rational parse_fps(const std::string& text) {
   Rational r;

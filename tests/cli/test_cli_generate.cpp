@@ -94,6 +94,13 @@ TEST_F(CliGenerate, BadOptionsExitTwo) {
   EXPECT_EQ(r2.exit_code, 2);
   EXPECT_NE(r2.err.find(".png"), std::string::npos) << r2.err;
   EXPECT_FALSE(fs::exists(dir_ / "x.png"));
+  // An unwritable output is reported before any model work is done.
+  auto nodir = base();
+  nodir.insert(nodir.begin(), {"generate", "-p", "x", "-o", (dir_ / "missing" / "x.mp4").string()});
+  auto r3 = run_t2v(nodir);
+  EXPECT_EQ(r3.exit_code, 2);
+  EXPECT_NE(r3.err.find("output directory does not exist"), std::string::npos) << r3.err;
+  EXPECT_EQ(r3.err.find("denoising"), std::string::npos) << r3.err;
 }
 
 TEST_F(CliGenerate, CtrlCLeavesNoOutput) {

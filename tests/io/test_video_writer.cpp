@@ -144,6 +144,9 @@ TEST_F(VideoTest, BadInputs) {
   o.path = dir_ / "x.mp4";
   VideoWriter writer(o);
   EXPECT_THROW(writer.write(torch::zeros({8, 9, 3}, torch::kUInt8)), t2v::InputError);
+  EXPECT_THROW(check_output_path(dir_ / "nope" / "x.mp4"), t2v::InputError);
+  EXPECT_THROW(check_output_path(dir_ / "x.gif"), t2v::UsageError);
+  EXPECT_NO_THROW(check_output_path(dir_ / "x.webm"));
   EXPECT_THROW(parse_fps("abc"), t2v::UsageError);
   EXPECT_THROW(parse_fps("-3"), t2v::UsageError);
   EXPECT_EQ(parse_fps("24000/1001").num, 24000);

@@ -39,6 +39,10 @@ struct VideoWriterOptions {
   std::map<std::string, std::string> metadata;
 };
 
+// Checks, before any work is done, that `path` can be written with `codec`: a supported
+// extension (UsageError) in an existing, writable directory (InputError).
+void check_output_path(const std::filesystem::path& path, Codec codec = Codec::Auto);
+
 class VideoWriter {
  public:
   explicit VideoWriter(const VideoWriterOptions& options);
