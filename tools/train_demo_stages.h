@@ -10,7 +10,7 @@
 namespace t2v::demo_train {
 
 struct TrainArgs {
-  std::string output = "models/wan-demo";
+  std::string output = "models/t2v-demo";  // .gitignore keeps this folder tracked
   std::string base_model = "tests/data/golden/wan21-tiny";
   uint64_t seed = 2026;
   int threads = 1;
