@@ -48,7 +48,7 @@ WanTransformer3DModelImpl::WanTransformer3DModelImpl(const WanTransformerConfig&
 }
 
 WanTextContext WanTransformer3DModelImpl::encode_text(const torch::Tensor& context, DebugTensors* debug) {
-  torch::NoGradGuard no_grad;
+  // No NoGradGuard: the trainer (tools/train_demo) back-propagates through the text embedder.
   if (context.dim() != 3 || context.size(2) != config_.text_dim || context.size(1) > config_.text_len) {
     throw InputError("transformer: text context must be [B, <= " + std::to_string(config_.text_len) + ", " +
                      std::to_string(config_.text_dim) + "], got " + shape_str(context));
@@ -76,7 +76,8 @@ torch::Tensor WanTransformer3DModelImpl::forward(const torch::Tensor& x, const t
 
 torch::Tensor WanTransformer3DModelImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in,
                                                  const WanTextContext& text, DebugTensors* debug) {
-  torch::NoGradGuard no_grad;
+  // No NoGradGuard: the parameters do not require grad unless a trainer turns it on (then this
+  // forward is differentiable); the pipeline runs under its own guard.
   const auto& p = config_.patch_size;
   if (x_in.dim() != 5 || x_in.size(1) != config_.in_channels) {
     throw InputError("transformer: latent must be [B, " + std::to_string(config_.in_channels) +

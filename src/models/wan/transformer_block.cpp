@@ -72,9 +72,10 @@ WanTransformerBlockImpl::WanTransformerBlockImpl(const WanTransformerConfig& con
 
 namespace {
 // x + y·gate in fp32 (reference: autocast(float32) around the gated adds). In place once x is fp32;
-// the first block's x is still in the weights' dtype and is promoted here.
+// the first block's x is still in the weights' dtype and is promoted here. Out of place when x is
+// part of an autograd graph (training): the LayerNorm before it saved x for its backward.
 torch::Tensor gated_residual(torch::Tensor x, const torch::Tensor& y, const torch::Tensor& gate) {
-  if (x.scalar_type() == torch::kFloat) return x.add_(y * gate);
+  if (x.scalar_type() == torch::kFloat && !x.requires_grad()) return x.add_(y * gate);
   return x + y * gate;
 }
 }  // namespace
@@ -90,7 +91,8 @@ torch::Tensor WanTransformerBlockImpl::forward(torch::Tensor x, const torch::Ten
 
   // Cross-attention: affine LayerNorm (official norm3), no modulation, no gate.
   auto c = norm2 ? layer_norm_fp32(x, eps_, norm2->weight, norm2->bias) : x;
-  x.add_(attn2->cross_attention(c, context, attn));
+  auto cross = attn2->cross_attention(c, context, attn);
+  x = x.requires_grad() ? x + cross : x.add_(cross);  // in place only outside autograd (see gated_residual)
 
   h = layer_norm_fp32(x, eps_).to(torch::kFloat) * (1 + m[4]) + m[3];
   return gated_residual(x, ffn->forward(h), m[5]);

@@ -89,7 +89,8 @@ void WanVAEImpl::decode_stream(const torch::Tensor& z, const FrameSink& sink, co
     os << "VAE decode: latent must be [" << config_.z_dim << ", T>=1, h, w], got " << z.sizes();
     throw InputError(os.str());
   }
-  torch::NoGradGuard no_grad;
+  // No NoGradGuard here: the parameters do not require grad unless a trainer (tools/train_demo)
+  // turns it on, so inference records no graph; callers that want certainty use their own guard.
   const auto dev = device();
   // Official: z / (1/std) + mean, with 1/std rounded to fp32 (not z * std).
   auto inv_std = torch::reciprocal(channel_constants(config_.latents_std, dev));
@@ -171,7 +172,7 @@ torch::Tensor WanVAEImpl::encode(const torch::Tensor& video) {
     os << "VAE encode: video must be [" << config_.in_channels << ", F>=1, H, W], got " << video.sizes();
     throw InputError(os.str());
   }
-  torch::NoGradGuard no_grad;
+  // No NoGradGuard: differentiable for training (see decode_stream).
   const auto dev = device();
   auto x = video.to(dev, torch::kFloat32).unsqueeze(0);  // [1, 3, F, H, W]
   // Chunks of frames [0:1], [1:5], [5:9], ...; trailing frames that do not fill a chunk are dropped.

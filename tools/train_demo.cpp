@@ -1,0 +1,134 @@
+// train_demo: regenerates the small demo model of issue 7 from a fixed seed, on the CPU, with
+// LibTorch autograd through the project's own modules.
+//
+//   stage "vae": a small Wan2.1 VAE trained as an autoencoder on rendered clips of the demo world
+//                (reconstruction L1 + L2 through the real chunked causal encode/decode; a little
+//                latent noise and an L2 pull on the latents keep the latent scale well defined).
+//                Per-channel latent statistics become the config's latents_mean/latents_std, so
+//                the DiT sees roughly unit-variance latents.
+//   stage "dit": a small Wan DiT trained by flow matching on the frozen VAE's latents with the
+//                frozen small umT5 (the wan21-tiny fixture's) contexts of the captions; caption
+//                dropout (to "" and to Wan's default negative prompt, which `t2v generate` uses)
+//                trains the unconditional branch for classifier-free guidance.
+// Output: a diffusers-layout WanPipeline folder that `t2v generate -m <out>` loads, plus the loss
+// curve (train_log.csv) and the settings (training.json). Held-out combinations
+// (t2v/demo/world.h) are never rendered for training.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "t2v/demo/world.h"
+#include "t2v/error.h"
+#include "t2v/io/json_file.h"
+#include "train_demo_common.h"
+#include "train_demo_stages.h"
+
+namespace fs = std::filesystem;
+using namespace t2v;
+using namespace t2v::demo_train;
+
+namespace {
+
+// tokenizer/, text_encoder/, scheduler/, model_index.json: copied from the base model (the frozen
+// small umT5), with the tokenizer's model_max_length set to the demo's text_len.
+void write_static_components(const TrainArgs& a) {
+  const fs::path base = a.base_model, out = a.output;
+  fs::create_directories(out / "tokenizer");
+  fs::create_directories(out / "text_encoder");
+  const auto copy = [](const fs::path& from, const fs::path& to) {
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  };
+  copy(base / "tokenizer" / "spiece.model", out / "tokenizer" / "spiece.model");
+  copy(base / "tokenizer" / "special_tokens_map.json", out / "tokenizer" / "special_tokens_map.json");
+  auto tok = io::read_json_file(base / "tokenizer" / "tokenizer_config.json");
+  tok["model_max_length"] = a.text_len;
+  write_json(out / "tokenizer" / "tokenizer_config.json", tok);
+  copy(base / "text_encoder" / "config.json", out / "text_encoder" / "config.json");
+  copy(base / "text_encoder" / "model.safetensors", out / "text_encoder" / "model.safetensors");
+  auto sched = io::read_json_file(base / "scheduler" / "scheduler_config.json");
+  sched["flow_shift"] = a.shift;
+  write_json(out / "scheduler" / "scheduler_config.json", sched);
+  write_json(out / "model_index.json", io::read_json_file(base / "model_index.json"));
+}
+
+nlohmann::json args_json(const TrainArgs& a) {
+  return {{"seed", a.seed},           {"threads", a.threads},         {"width", a.world.width},
+          {"height", a.world.height}, {"frames", a.world.frames},     {"text_len", a.text_len},
+          {"shift", a.shift},         {"vae_steps", a.vae_steps},     {"vae_batch", a.vae_batch},
+          {"vae_lr", a.vae_lr},       {"vae_frames", a.vae_frames},   {"vae_base_dim", a.vae_base_dim},
+          {"vae_res_blocks", a.vae_res_blocks}, {"vae_latent_noise", a.vae_latent_noise},
+          {"vae_latent_l2", a.vae_latent_l2},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
+          {"dit_lr", a.dit_lr},       {"dit_clips", a.dit_clips},     {"dit_layers", a.dit_layers},
+          {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn},
+          {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  TrainArgs a;
+  std::string size = "64x64", stage = "all";
+  CLI::App app{"train_demo: trains the small Wan demo model on the procedural demo world"};
+  app.add_option("-o,--output", a.output, "Model folder to write (diffusers layout)")->capture_default_str();
+  app.add_option("--stage", stage, "vae, dit or all")->check(CLI::IsMember({"vae", "dit", "all"}))->capture_default_str();
+  app.add_option("--base", a.base_model, "Folder whose tokenizer/ and text_encoder/ (small umT5) are reused frozen")
+      ->capture_default_str();
+  app.add_option("--seed", a.seed, "Seed of initialisation, data and noise")->capture_default_str();
+  app.add_option("--threads", a.threads, "torch intra-op threads")->capture_default_str();
+  app.add_option("--size", size, "Clip size WxH (multiples of 16)")->capture_default_str();
+  app.add_option("--frames", a.world.frames, "Frames per clip for the DiT (1 + 4k)")->capture_default_str();
+  app.add_option("--text-len", a.text_len, "Prompt tokens (incl. </s>) the model uses")->capture_default_str();
+  app.add_option("--shift", a.shift, "Flow shift of the training sigma distribution (and scheduler_config)")
+      ->capture_default_str();
+  app.add_option("--vae-steps", a.vae_steps, "VAE optimiser steps")->capture_default_str();
+  app.add_option("--vae-batch", a.vae_batch, "Clips per VAE step")->capture_default_str();
+  app.add_option("--vae-lr", a.vae_lr, "VAE peak learning rate")->capture_default_str();
+  app.add_option("--vae-frames", a.vae_frames, "Frames per VAE training clip (1 + 4k)")->capture_default_str();
+  app.add_option("--vae-base-dim", a.vae_base_dim, "VAE base_dim")->capture_default_str();
+  app.add_option("--vae-res-blocks", a.vae_res_blocks, "VAE num_res_blocks")->capture_default_str();
+  app.add_option("--dit-steps", a.dit_steps, "DiT optimiser steps")->capture_default_str();
+  app.add_option("--dit-batch", a.dit_batch, "Latents per DiT step")->capture_default_str();
+  app.add_option("--dit-lr", a.dit_lr, "DiT peak learning rate")->capture_default_str();
+  app.add_option("--dit-clips", a.dit_clips, "Rendered training clips encoded once for the DiT")->capture_default_str();
+  app.add_option("--dit-layers", a.dit_layers, "DiT blocks")->capture_default_str();
+  app.add_option("--dit-heads", a.dit_heads, "DiT attention heads")->capture_default_str();
+  app.add_option("--dit-head-dim", a.dit_head_dim, "DiT head dim")->capture_default_str();
+  app.add_option("--dit-ffn", a.dit_ffn, "DiT FFN hidden size")->capture_default_str();
+  app.add_option("--caption-dropout", a.caption_dropout, "Share of DiT samples with a null caption")
+      ->capture_default_str();
+  app.add_option("--log-every", a.log_every, "Print every N steps")->capture_default_str();
+  app.add_option("--save-every", a.save_every, "Write the component every N steps (0: only at the end)")
+      ->capture_default_str();
+  app.add_flag("--resume", a.resume, "Start the stage from the weights already in the output folder");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const auto x = size.find('x');
+    if (x == std::string::npos) throw UsageError("--size must be WxH, got " + size);
+    a.world.width = std::stoll(size.substr(0, x));
+    a.world.height = std::stoll(size.substr(x + 1));
+    if (a.world.width % 16 || a.world.height % 16 || (a.world.frames - 1) % 4 || (a.vae_frames - 1) % 4) {
+      throw UsageError("--size needs multiples of 16, --frames and --vae-frames 1 + 4k");
+    }
+    torch::set_num_threads(a.threads);
+    spdlog::set_level(spdlog::level::warn);  // the library's load lines would interleave with the log
+    fs::create_directories(a.output);
+    write_static_components(a);
+    auto info = args_json(a);
+    LossLog log(fs::path(a.output) / "train_log.csv");
+    std::cout << "train_demo: output " << a.output << ", seed " << a.seed << ", " << a.threads << " thread(s), "
+              << a.world.width << "x" << a.world.height << "x" << a.world.frames << ", "
+              << demo::train_combinations().size() << " training / " << demo::held_out_combinations().size()
+              << " held-out combinations" << std::endl;
+    if (stage == "vae" || stage == "all") info["vae_result"] = train_vae(a, log);
+    if (stage == "dit" || stage == "all") info["dit_result"] = train_dit(a, log);
+    write_json(fs::path(a.output) / ("training_" + stage + ".json"), info);
+  } catch (const std::exception& e) {
+    std::cerr << "train_demo: error: " << e.what() << std::endl;
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,163 @@
+#include "train_demo_common.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "t2v/error.h"
+#include "t2v/io/safetensors.h"
+#include "t2v/io/state_dict_loader.h"
+#include "t2v/io/tensor_store.h"
+
+namespace t2v::demo_train {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
+
+void init_for_training(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    torch::Tensor p = item.value();
+    if (ends_with(name, "bias")) {
+      p.zero_();
+    } else if (ends_with(name, "gamma") || name.find("norm") != std::string::npos) {
+      p.fill_(1.0);  // RMSNorm / LayerNorm gains (VAE `gamma`, DiT norm_q/norm_k/norm2)
+    } else if (ends_with(name, "scale_shift_table")) {
+      // Wan: nn.Parameter(torch.randn(1, n, dim) / dim**0.5).
+      p.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(p.size(-1))));
+    } else if (p.dim() >= 3) {
+      // Conv: PyTorch's default kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+      const double fan_in = static_cast<double>(p[0].numel());
+      const double bound = 1.0 / std::sqrt(fan_in);
+      p.uniform_(-bound, bound);
+    } else if (p.dim() == 2) {
+      torch::nn::init::xavier_uniform_(p);
+    } else {
+      p.normal_(0.0, 0.02);
+    }
+  }
+  for (auto& p : module.parameters(/*recurse=*/true)) p.set_requires_grad(true);
+}
+
+int64_t parameter_count(torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+void save_module(torch::nn::Module& module, const std::filesystem::path& path) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous());
+  }
+  std::filesystem::create_directories(path.parent_path());
+  io::save_safetensors(path, tensors, {{"format", "pt"}});
+}
+
+void copy_parameters(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  auto src = from.named_parameters(true);
+  auto dst = to.named_parameters(true);
+  if (src.size() != dst.size()) throw std::runtime_error("copy_parameters: parameter counts differ");
+  for (auto& item : dst) {
+    const torch::Tensor* s = src.find(item.key());
+    if (!s || s->sizes() != item.value().sizes()) {
+      throw std::runtime_error("copy_parameters: no matching parameter for " + item.key());
+    }
+    item.value().copy_(*s);
+  }
+}
+
+void load_module(torch::nn::Module& module, const std::filesystem::path& path) {
+  io::LoadOptions options;
+  options.what = path.string();
+  io::load_state_dict(module, io::TensorStore::open(path), options);
+}
+
+nlohmann::json vae_config_json(const wan::WanVAEConfig& c) {
+  return {{"_class_name", "AutoencoderKLWan"},
+          {"_diffusers_version", "0.33.0.dev0"},
+          {"attn_scales", nlohmann::json::array()},
+          {"base_dim", c.base_dim},
+          {"decoder_base_dim", nullptr},
+          {"dim_mult", c.dim_mult},
+          {"dropout", 0.0},
+          {"in_channels", c.in_channels},
+          {"is_residual", false},
+          {"latents_mean", c.latents_mean},
+          {"latents_std", c.latents_std},
+          {"num_res_blocks", c.num_res_blocks},
+          {"out_channels", c.out_channels},
+          {"patch_size", nullptr},
+          {"scale_factor_spatial", c.scale_factor_spatial},
+          {"scale_factor_temporal", c.scale_factor_temporal},
+          {"temperal_downsample", c.temperal_downsample},
+          {"z_dim", c.z_dim}};
+}
+
+nlohmann::json transformer_config_json(const wan::WanTransformerConfig& c) {
+  return {{"_class_name", "WanTransformer3DModel"},
+          {"_diffusers_version", "0.33.0.dev0"},
+          {"added_kv_proj_dim", nullptr},
+          {"attention_head_dim", c.head_dim},
+          {"cross_attn_norm", c.cross_attn_norm},
+          {"eps", c.eps},
+          {"ffn_dim", c.ffn_dim},
+          {"freq_dim", c.freq_dim},
+          {"image_dim", nullptr},
+          {"in_channels", c.in_channels},
+          {"num_attention_heads", c.num_heads},
+          {"num_layers", c.num_layers},
+          {"out_channels", c.out_channels},
+          {"patch_size", c.patch_size},
+          {"pos_embed_seq_len", nullptr},
+          {"qk_norm", "rms_norm_across_heads"},
+          {"rope_max_seq_len", c.rope_max_seq_len},
+          {"text_dim", c.text_dim}};
+}
+
+void write_json(const std::filesystem::path& path, const nlohmann::json& j) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path);
+  if (!out) throw InputError("cannot write " + path.string());
+  out << j.dump(2) << "\n";
+}
+
+LossLog::LossLog(const std::filesystem::path& path) {
+  const bool fresh = !std::filesystem::exists(path);
+  std::filesystem::create_directories(path.parent_path());
+  out_.open(path, std::ios::app);
+  if (!out_) throw InputError("cannot write the loss log " + path.string());
+  if (fresh) out_ << "stage,step,loss,lr,seconds\n";
+}
+
+void LossLog::add(const std::string& stage, int64_t step, double loss, double lr, double seconds) {
+  out_ << stage << "," << step << "," << loss << "," << lr << "," << seconds << "\n";
+  out_.flush();
+}
+
+double lr_at(int64_t step, int64_t total, int64_t warmup, double peak) {
+  if (step < warmup) return peak * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  return peak * (0.1 + 0.9 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress))));
+}
+
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  double total = 0;
+  for (const auto& p : params) {
+    if (p.grad().defined()) total += p.grad().pow(2).sum().item<double>();
+  }
+  total = std::sqrt(total);
+  if (total > max_norm && total > 0) {
+    const double scale = max_norm / total;
+    for (const auto& p : params) {
+      if (p.grad().defined()) p.grad().mul_(scale);
+    }
+  }
+  return total;
+}
+
+}  // namespace t2v::demo_train

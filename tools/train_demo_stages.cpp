@@ -1,0 +1,287 @@
+// Stage 1 (VAE autoencoder) and stage 2 (DiT flow matching) of tools/train_demo.cpp.
+#include "train_demo_stages.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "t2v/error.h"
+#include "t2v/io/json_file.h"
+#include "t2v/io/tensor_store.h"
+#include "t2v/models/wan/model_source.h"
+#include "t2v/models/wan/transformer.h"
+#include "t2v/models/wan/vae.h"
+#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/sampling/sigmas.h"
+#include "t2v/text/text_encoder.h"
+
+namespace t2v::demo_train {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Seeds of the independent streams derived from --seed.
+uint64_t stream_seed(uint64_t seed, uint64_t stream) { return seed * 0x9E3779B97F4A7C15ull + stream; }
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+// Running summary of a stage's loss curve.
+struct Curve {
+  double first = -1, last_window = 0, seconds = 0;
+  int64_t steps = 0, window = 0;
+  void add(double loss, double s, int64_t total) {
+    if (steps == 0) first = loss;
+    ++steps;
+    seconds += s;
+    // Mean over the last 10% of the steps (a single step's loss is noisy).
+    if (steps > total - std::max<int64_t>(1, total / 10)) last_window += loss, ++window;
+  }
+  nlohmann::json json() const {
+    return {{"steps", steps}, {"first_loss", first}, {"final_loss_mean_last_10pct", window ? last_window / window : 0.0},
+            {"seconds_per_step", steps ? seconds / static_cast<double>(steps) : 0.0}};
+  }
+};
+
+wan::WanVAEConfig demo_vae_config(const TrainArgs& a) {
+  wan::WanVAEConfig c;
+  c.base_dim = a.vae_base_dim;
+  c.num_res_blocks = a.vae_res_blocks;
+  c.latents_mean.assign(16, 0.0f);  // identity normalisation while training; statistics afterwards
+  c.latents_std.assign(16, 1.0f);
+  return c;
+}
+
+// The VAE saved by stage 1 (config with latent statistics + weights), parameters frozen.
+wan::WanVAE load_demo_vae(const fs::path& dir) {
+  const auto cfg = wan::WanVAEConfig::from_diffusers_json(io::read_json_file(dir / "config.json"),
+                                                          (dir / "config.json").string());
+  auto vae = wan::make_wan_vae(cfg, torch::kCPU);
+  load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
+  return vae;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ VAE
+
+nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
+  const fs::path dir = fs::path(a.output) / "vae";
+  const auto combos = demo::train_combinations();
+  demo::WorldOptions clip_options = a.world;
+  clip_options.frames = a.vae_frames;
+
+  torch::manual_seed(stream_seed(a.seed, 1));
+  auto vae = wan::make_wan_vae(demo_vae_config(a), torch::kCPU);
+  init_for_training(*vae);
+  if (a.resume) load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
+  const int64_t params = parameter_count(*vae);
+  std::cout << "[vae] base_dim " << a.vae_base_dim << ", res blocks " << a.vae_res_blocks << ", "
+            << params / 1e6 << " M parameters, " << a.vae_steps << " steps x " << a.vae_batch << " clips of "
+            << a.vae_frames << " frames" << std::endl;
+
+  auto parameters = vae->parameters();
+  torch::optim::AdamW opt(parameters, torch::optim::AdamWOptions(a.vae_lr).betas({0.9, 0.99}).weight_decay(0.0));
+  const wan::VAEDecodeOptions no_clamp{0, 0, /*clamp=*/false};  // clamp_ would cut the gradient
+  auto save = [&](const wan::WanVAEConfig& cfg) {
+    write_json(dir / "config.json", vae_config_json(cfg));
+    save_module(*vae, dir / "diffusion_pytorch_model.safetensors");
+  };
+  Curve curve;
+  vae->train();
+  for (int64_t step = 0; step < a.vae_steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lr = lr_at(step, a.vae_steps, std::min<int64_t>(100, a.vae_steps / 10 + 1), a.vae_lr);
+    set_lr(opt, lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    for (int64_t b = 0; b < a.vae_batch; ++b) {
+      const auto clip = demo::sample_clip(combos, stream_seed(a.seed, 2), static_cast<uint64_t>(step * a.vae_batch + b),
+                                          clip_options);
+      auto mu = vae->encode(clip.video);  // [16, t, h, w]
+      auto z = mu + a.vae_latent_noise * torch::randn_like(mu);
+      auto rec = vae->decode(z, no_clamp);  // [3, F, H, W]
+      auto diff = rec - clip.video;
+      auto loss = diff.abs().mean() + diff.pow(2).mean() + a.vae_latent_l2 * mu.pow(2).mean();
+      (loss / static_cast<double>(a.vae_batch)).backward();  // accumulate: one clip's graph at a time
+      loss_sum += loss.item<double>();
+    }
+    clip_grad_norm(parameters, 1.0);
+    opt.step();
+    const double loss = loss_sum / static_cast<double>(a.vae_batch), secs = seconds_since(t0);
+    curve.add(loss, secs, a.vae_steps);
+    log.add("vae", step, loss, lr, secs);
+    if (step % a.log_every == 0 || step + 1 == a.vae_steps) {
+      std::cout << "[vae] step " << step << " loss " << std::setprecision(5) << loss << " lr " << lr << " "
+                << std::setprecision(3) << secs << " s/step" << std::endl;
+    }
+    if (a.save_every > 0 && (step + 1) % a.save_every == 0) save(demo_vae_config(a));
+  }
+
+  // Latent statistics on full-length clips -> latents_mean / latents_std; reconstruction error on
+  // held-out combinations (never trained on) at the DiT's clip length.
+  torch::NoGradGuard no_grad;
+  vae->eval();
+  std::vector<torch::Tensor> latents;
+  for (uint64_t i = 0; i < 64; ++i) {
+    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, a.world).video));
+  }
+  auto all = torch::stack(latents).transpose(0, 1).reshape({16, -1});  // [16, N·t·h·w]
+  auto cfg = demo_vae_config(a);
+  auto mean = all.mean(1), stdev = all.std(1).clamp_min(1e-4);
+  for (int c = 0; c < 16; ++c) {
+    cfg.latents_mean[static_cast<size_t>(c)] = mean[c].item<float>();
+    cfg.latents_std[static_cast<size_t>(c)] = stdev[c].item<float>();
+  }
+  save(cfg);
+  double l1 = 0;
+  const auto held = demo::held_out_combinations();
+  auto eval_vae = load_demo_vae(dir);  // round trip through the saved files
+  for (uint64_t i = 0; i < 8; ++i) {
+    const auto clip = demo::sample_clip(held, stream_seed(a.seed, 4), i, a.world);
+    l1 += (eval_vae->decode(eval_vae->encode(clip.video)) - clip.video).abs().mean().item<double>() / 8.0;
+  }
+  auto result = curve.json();
+  result["parameters"] = params;
+  result["held_out_l1_17_frames"] = l1;
+  result["latent_std_range"] = {stdev.min().item<double>(), stdev.max().item<double>()};
+  std::cout << "[vae] done: held-out reconstruction L1 " << l1 << " (pixel range 2), latent std "
+            << stdev.min().item<double>() << ".." << stdev.max().item<double>() << std::endl;
+  return result;
+}
+
+// ------------------------------------------------------------------------------------ DiT
+
+nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
+  const fs::path out = a.output;
+  const auto combos = demo::train_combinations();
+  const auto& templates = demo::caption_templates();
+
+  // Frozen small umT5 from the output folder (copied there from --base).
+  wan::WanModelSource src;
+  src.kind = "diffusers";
+  src.root = out;
+  src.text_encoder_config = wan::UMT5Config::from_json(io::read_json_file(out / "text_encoder" / "config.json"),
+                                                       (out / "text_encoder" / "config.json").string());
+  src.text_encoder = wan::canonical_component("text_encoder", io::TensorStore::open(out / "text_encoder"), nullptr);
+  src.tokenizer_file = out / "tokenizer" / "spiece.model";
+  src.text_len = a.text_len;
+  text::TextEncoder encoder(src);
+  const int64_t text_dim = encoder.d_model();
+
+  // Contexts of every (training combination, template): [C, T, text_len, text_dim], zero-padded.
+  auto contexts = torch::zeros({static_cast<int64_t>(combos.size()), static_cast<int64_t>(templates.size()), a.text_len, text_dim});
+  int64_t longest = 0;
+  for (size_t c = 0; c < combos.size(); ++c) {
+    for (size_t t = 0; t < templates.size(); ++t) {
+      const auto ctx = encoder.encode({demo::caption(combos[c], t)})[0];  // [L, d]
+      longest = std::max(longest, ctx.size(0));
+      contexts[static_cast<int64_t>(c)][static_cast<int64_t>(t)].narrow(0, 0, ctx.size(0)).copy_(ctx);
+    }
+  }
+  if (longest >= a.text_len) {
+    throw UsageError("captions need up to " + std::to_string(longest) + " tokens; raise --text-len above that");
+  }
+  // Null contexts for caption dropout: the empty prompt and Wan's default negative prompt.
+  std::vector<torch::Tensor> nulls;
+  for (const std::string& p : {std::string(), std::string(pipeline::kWanDefaultNegativePrompt)}) {
+    nulls.push_back(text::TextEncoder::pad_context(encoder.encode({p})[0], a.text_len));
+  }
+  encoder.release();
+  std::cout << "[dit] " << combos.size() * templates.size() << " caption contexts, longest " << longest << " tokens"
+            << std::endl;
+
+  // The latent dataset: clips rendered and encoded once by the frozen VAE.
+  auto vae = load_demo_vae(out / "vae");
+  std::vector<torch::Tensor> latents;
+  std::vector<int64_t> clip_combo;
+  {
+    torch::NoGradGuard no_grad;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < a.dit_clips; ++i) {
+      const auto clip = demo::sample_clip(combos, stream_seed(a.seed, 5), static_cast<uint64_t>(i), a.world);
+      latents.push_back(vae->encode(clip.video));  // [16, t, h, w]
+      clip_combo.push_back(std::find(combos.begin(), combos.end(), clip.spec) - combos.begin());
+    }
+    std::cout << "[dit] encoded " << a.dit_clips << " clips in " << seconds_since(t0) << " s" << std::endl;
+  }
+  auto data = torch::stack(latents);  // [N, 16, t, h, w]
+  latents.clear();
+  std::cout << "[dit] latents " << data.sizes() << ", mean " << data.mean().item<double>() << ", std "
+            << data.std().item<double>() << std::endl;
+
+  wan::WanTransformerConfig cfg;
+  cfg.num_heads = a.dit_heads;
+  cfg.head_dim = a.dit_head_dim;
+  cfg.num_layers = a.dit_layers;
+  cfg.ffn_dim = a.dit_ffn;
+  cfg.text_dim = text_dim;
+  cfg.text_len = a.text_len;
+  torch::manual_seed(stream_seed(a.seed, 6));
+  wan::WanTransformer3DModel dit(cfg, torch::kFloat, torch::kCPU);
+  init_for_training(*dit);
+  const fs::path weights = out / "transformer" / "diffusion_pytorch_model.safetensors";
+  if (a.resume) load_module(*dit, weights);
+  const int64_t params = parameter_count(*dit);
+  std::cout << "[dit] " << a.dit_layers << " layers, dim " << cfg.dim() << ", " << params / 1e6 << " M parameters, "
+            << a.dit_steps << " steps x " << a.dit_batch << std::endl;
+  auto save = [&] {
+    write_json(out / "transformer" / "config.json", transformer_config_json(cfg));
+    save_module(*dit, weights);
+  };
+
+  auto parameters = dit->parameters();
+  torch::optim::AdamW opt(parameters, torch::optim::AdamWOptions(a.dit_lr).betas({0.9, 0.99}).weight_decay(0.01));
+  demo::Rng rng(stream_seed(a.seed, 7));
+  Curve curve;
+  const int64_t B = a.dit_batch;
+  for (int64_t step = 0; step < a.dit_steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lr = lr_at(step, a.dit_steps, std::min<int64_t>(500, a.dit_steps / 10 + 1), a.dit_lr);
+    set_lr(opt, lr);
+    std::vector<int64_t> index(static_cast<size_t>(B)), timesteps(static_cast<size_t>(B));
+    std::vector<float> sigmas(static_cast<size_t>(B));
+    std::vector<torch::Tensor> ctx(static_cast<size_t>(B));
+    for (size_t b = 0; b < static_cast<size_t>(B); ++b) {
+      index[b] = rng.below(data.size(0));
+      // Wan's shifted flow sigma; the DiT gets int64(sigma·1000) like the samplers give it.
+      const double sigma = sampling::shift_sigma(rng.uniform(), a.shift);
+      sigmas[b] = static_cast<float>(sigma);
+      timesteps[b] = static_cast<int64_t>(sigma * sampling::kNumTrainTimesteps);
+      if (rng.uniform() < a.caption_dropout) {
+        ctx[b] = nulls[static_cast<size_t>(rng.below(static_cast<int64_t>(nulls.size())))];
+      } else {
+        ctx[b] = contexts[clip_combo[static_cast<size_t>(index[b])]][rng.below(static_cast<int64_t>(templates.size()))];
+      }
+    }
+    auto x0 = data.index_select(0, torch::tensor(index, torch::kInt64));  // [B, 16, t, h, w]
+    auto noise = torch::randn_like(x0);
+    auto s = torch::tensor(sigmas).view({B, 1, 1, 1, 1});
+    auto xt = (1 - s) * x0 + s * noise;
+    auto v = dit->forward(xt, torch::tensor(timesteps, torch::kInt64), torch::stack(ctx));  // [B, 16, t, h, w]
+    auto loss = (v - (noise - x0)).pow(2).mean();
+    opt.zero_grad();
+    loss.backward();
+    clip_grad_norm(parameters, 1.0);
+    opt.step();
+    const double l = loss.item<double>(), secs = seconds_since(t0);
+    curve.add(l, secs, a.dit_steps);
+    log.add("dit", step, l, lr, secs);
+    if (step % a.log_every == 0 || step + 1 == a.dit_steps) {
+      std::cout << "[dit] step " << step << " loss " << std::setprecision(5) << l << " lr " << lr << " "
+                << std::setprecision(3) << secs << " s/step" << std::endl;
+    }
+    if (a.save_every > 0 && (step + 1) % a.save_every == 0) save();
+  }
+  save();
+  auto result = curve.json();
+  result["parameters"] = params;
+  result["longest_caption_tokens"] = longest;
+  return result;
+}
+
+}  // namespace t2v::demo_train

@@ -1,0 +1,36 @@
+// The two training stages of tools/train_demo.cpp.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "t2v/demo/world.h"
+#include "train_demo_common.h"
+
+namespace t2v::demo_train {
+
+struct TrainArgs {
+  std::string output = "models/t2v-demo";  // .gitignore keeps this folder tracked
+  std::string base_model = "tests/data/golden/wan21-tiny";
+  uint64_t seed = 2026;
+  int threads = 1;
+  demo::WorldOptions world;  // the DiT's clips (default 64x64x17)
+  int64_t text_len = 32;
+  double shift = 5.0;  // `t2v generate` defaults to 5.0
+
+  int64_t vae_steps = 2000, vae_batch = 2, vae_frames = 9, vae_base_dim = 12, vae_res_blocks = 1;
+  double vae_lr = 1e-3, vae_latent_noise = 0.1, vae_latent_l2 = 1e-3;
+
+  int64_t dit_steps = 20000, dit_batch = 16, dit_clips = 4096;
+  int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
+  double dit_lr = 3e-4, caption_dropout = 0.1;
+
+  int64_t log_every = 10, save_every = 500;
+  bool resume = false;
+};
+
+// Each returns a JSON summary (first/last losses, seconds per step, parameters, ...).
+nlohmann::json train_vae(const TrainArgs& args, LossLog& log);
+nlohmann::json train_dit(const TrainArgs& args, LossLog& log);
+
+}  // namespace t2v::demo_train
