@@ -27,7 +27,6 @@ namespace {
 
 constexpr int kSolverOrder = 2;
 
-torch::Tensor log_snr(const torch::Tensor& sigma) { return torch::log(1 - sigma) - torch::log(sigma); }
 
 bool is_one(const torch::Tensor& sigma) { return sigma.item<float>() == 1.0f; }
 

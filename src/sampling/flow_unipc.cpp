@@ -26,7 +26,6 @@ namespace {
 constexpr int kSolverOrder = 2;
 
 // lambda(sigma) = log(alpha) - log(sigma), alpha = 1 - sigma (_sigma_to_alpha_sigma_t).
-torch::Tensor log_snr(const torch::Tensor& sigma) { return torch::log(1 - sigma) - torch::log(sigma); }
 
 class FlowUniPCSampler final : public Sampler {
  public:
