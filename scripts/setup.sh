@@ -13,6 +13,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libgloo-dev   # LibTorch (CPU); OpenBLAS: ~20x faster matmul than reference BLAS
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   libsentencepiece-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
+  time                                             # /usr/bin/time for scripts/bench_demo.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -51,19 +51,25 @@ void write_static_components(const TrainArgs& a) {
   auto sched = io::read_json_file(base / "scheduler" / "scheduler_config.json");
   sched["flow_shift"] = a.shift;
   write_json(out / "scheduler" / "scheduler_config.json", sched);
-  write_json(out / "model_index.json", io::read_json_file(base / "model_index.json"));
+  auto index = io::read_json_file(base / "model_index.json");
+  // What `t2v generate` uses when the user does not say (diffusers skips "_" keys).
+  index["_t2v_defaults"] = {{"width", a.world.width},   {"height", a.world.height},
+                            {"frames", a.world.frames}, {"steps", a.sample_steps},
+                            {"guidance", a.sample_guidance}, {"shift", a.shift}};
+  write_json(out / "model_index.json", index);
 }
 
 nlohmann::json args_json(const TrainArgs& a) {
   return {{"seed", a.seed},           {"threads", a.threads},         {"width", a.world.width},
           {"height", a.world.height}, {"frames", a.world.frames},     {"text_len", a.text_len},
           {"shift", a.shift},         {"vae_steps", a.vae_steps},     {"vae_batch", a.vae_batch},
-          {"vae_lr", a.vae_lr},       {"vae_frames", a.vae_frames},   {"vae_base_dim", a.vae_base_dim},
+          {"vae_lr", a.vae_lr},       {"vae_frames", a.vae_frames}, {"vae_crop", a.vae_crop},   {"vae_base_dim", a.vae_base_dim},
           {"vae_res_blocks", a.vae_res_blocks}, {"vae_latent_noise", a.vae_latent_noise},
-          {"vae_latent_l2", a.vae_latent_l2},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
+          {"vae_latent_l2", a.vae_latent_l2}, {"vae_object_weight", a.vae_object_weight},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
           {"dit_lr", a.dit_lr},       {"dit_clips", a.dit_clips},     {"dit_layers", a.dit_layers},
           {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn},
-          {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model}};
+          {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model},
+          {"sample_steps", a.sample_steps}, {"sample_guidance", a.sample_guidance}};
 }
 
 }  // namespace
@@ -73,7 +79,7 @@ int main(int argc, char** argv) {
   std::string size = "64x64", stage = "all";
   CLI::App app{"train_demo: trains the small Wan demo model on the procedural demo world"};
   app.add_option("-o,--output", a.output, "Model folder to write (diffusers layout)")->capture_default_str();
-  app.add_option("--stage", stage, "vae, dit or all")->check(CLI::IsMember({"vae", "dit", "all"}))->capture_default_str();
+  app.add_option("--stage", stage, "vae, dit, all, or eval-vae (score the saved VAE's held-out reconstructions)")->check(CLI::IsMember({"vae", "dit", "all", "eval-vae"}))->capture_default_str();
   app.add_option("--base", a.base_model, "Folder whose tokenizer/ and text_encoder/ (small umT5) are reused frozen")
       ->capture_default_str();
   app.add_option("--seed", a.seed, "Seed of initialisation, data and noise")->capture_default_str();
@@ -87,6 +93,12 @@ int main(int argc, char** argv) {
   app.add_option("--vae-batch", a.vae_batch, "Clips per VAE step")->capture_default_str();
   app.add_option("--vae-lr", a.vae_lr, "VAE peak learning rate")->capture_default_str();
   app.add_option("--vae-frames", a.vae_frames, "Frames per VAE training clip (1 + 4k)")->capture_default_str();
+  app.add_option("--vae-crop", a.vae_crop, "Train the VAE on random square crops of this side (0: whole frames)")
+      ->capture_default_str();
+  app.add_option("--vae-latent-noise", a.vae_latent_noise, "Std of the noise added to VAE latents in training")
+      ->capture_default_str();
+  app.add_option("--vae-latent-l2", a.vae_latent_l2, "Weight of the L2 pull on VAE latents")->capture_default_str();
+  app.add_option("--vae-object-weight", a.vae_object_weight, "Extra loss weight of object pixels")->capture_default_str();
   app.add_option("--vae-base-dim", a.vae_base_dim, "VAE base_dim")->capture_default_str();
   app.add_option("--vae-res-blocks", a.vae_res_blocks, "VAE num_res_blocks")->capture_default_str();
   app.add_option("--dit-steps", a.dit_steps, "DiT optimiser steps")->capture_default_str();
@@ -99,6 +111,10 @@ int main(int argc, char** argv) {
   app.add_option("--dit-ffn", a.dit_ffn, "DiT FFN hidden size")->capture_default_str();
   app.add_option("--caption-dropout", a.caption_dropout, "Share of DiT samples with a null caption")
       ->capture_default_str();
+  app.add_option("--sample-steps", a.sample_steps, "Default denoising steps recorded in model_index.json")
+      ->capture_default_str();
+  app.add_option("--sample-guidance", a.sample_guidance, "Default guidance recorded in model_index.json")
+      ->capture_default_str();
   app.add_option("--log-every", a.log_every, "Print every N steps")->capture_default_str();
   app.add_option("--save-every", a.save_every, "Write the component every N steps (0: only at the end)")
       ->capture_default_str();
@@ -110,19 +126,26 @@ int main(int argc, char** argv) {
     if (x == std::string::npos) throw UsageError("--size must be WxH, got " + size);
     a.world.width = std::stoll(size.substr(0, x));
     a.world.height = std::stoll(size.substr(x + 1));
+    if (a.vae_crop % 16 || a.vae_crop > std::min(a.world.width, a.world.height)) {
+      throw UsageError("--vae-crop must be a multiple of 16 no larger than the clip");
+    }
     if (a.world.width % 16 || a.world.height % 16 || (a.world.frames - 1) % 4 || (a.vae_frames - 1) % 4) {
       throw UsageError("--size needs multiples of 16, --frames and --vae-frames 1 + 4k");
     }
     torch::set_num_threads(a.threads);
     spdlog::set_level(spdlog::level::warn);  // the library's load lines would interleave with the log
     fs::create_directories(a.output);
-    write_static_components(a);
+    if (stage != "eval-vae") write_static_components(a);
     auto info = args_json(a);
     LossLog log(fs::path(a.output) / "train_log.csv");
     std::cout << "train_demo: output " << a.output << ", seed " << a.seed << ", " << a.threads << " thread(s), "
               << a.world.width << "x" << a.world.height << "x" << a.world.frames << ", "
               << demo::train_combinations().size() << " training / " << demo::held_out_combinations().size()
               << " held-out combinations" << std::endl;
+    if (stage == "eval-vae") {
+      evaluate_vae(a);
+      return 0;
+    }
     if (stage == "vae" || stage == "all") info["vae_result"] = train_vae(a, log);
     if (stage == "dit" || stage == "all") info["dit_result"] = train_dit(a, log);
     write_json(fs::path(a.output) / ("training_" + stage + ".json"), info);

@@ -126,12 +126,32 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& j) {
   out << j.dump(2) << "\n";
 }
 
-LossLog::LossLog(const std::filesystem::path& path) {
+LossLog::LossLog(const std::filesystem::path& path) : path_(path) {
   const bool fresh = !std::filesystem::exists(path);
   std::filesystem::create_directories(path.parent_path());
   out_.open(path, std::ios::app);
   if (!out_) throw InputError("cannot write the loss log " + path.string());
   if (fresh) out_ << "stage,step,loss,lr,seconds\n";
+}
+
+void LossLog::prune(const std::string& stage, int64_t from_step) {
+  out_.close();
+  std::vector<std::string> kept;
+  {
+    std::ifstream in(path_);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto c1 = line.find(','), c2 = line.find(',', c1 + 1);
+      const bool drop = c1 != std::string::npos && c2 != std::string::npos && line.substr(0, c1) == stage &&
+                        std::stoll(line.substr(c1 + 1, c2 - c1 - 1)) >= from_step;
+      if (!drop) kept.push_back(line);
+    }
+  }
+  std::ofstream rewrite(path_, std::ios::trunc);
+  for (const auto& l : kept) rewrite << l << "\n";
+  rewrite.close();
+  out_.open(path_, std::ios::app);
+  if (!out_) throw InputError("cannot write the loss log " + path_.string());
 }
 
 void LossLog::add(const std::string& stage, int64_t step, double loss, double lr, double seconds) {

@@ -40,9 +40,13 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& j);
 class LossLog {
  public:
   explicit LossLog(const std::filesystem::path& path);
+  // Drops the rows of `stage` from step `from_step` on (a fresh stage: 0; a resumed one: its
+  // first step), so the file holds exactly one curve per stage.
+  void prune(const std::string& stage, int64_t from_step);
   void add(const std::string& stage, int64_t step, double loss, double lr, double seconds);
 
  private:
+  std::filesystem::path path_;
   std::ofstream out_;
 };
 

@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "t2v/demo/demo_model.h"
 #include "t2v/error.h"
 #include "t2v/io/state_dict_loader.h"
 #include "t2v/runtime.h"
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 void add_model_options(CLI::App* cmd, ModelOptions* o) {
   auto* g = "Model";
-  cmd->add_option("-m,--model", o->model_dir, "Diffusers model folder (e.g. models/Wan2.1-T2V-1.3B-Diffusers)")
+  cmd->add_option("-m,--model", o->model_dir, "Diffusers model folder (e.g. models/Wan2.1-T2V-1.3B-Diffusers; default: the bundled demo model)")
       ->check(CLI::ExistingDirectory)
       ->group(g);
   cmd->add_option("--transformer", o->files.transformer, "DiT single file (ComfyUI .safetensors)")
@@ -69,16 +70,17 @@ void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
   cmd->add_option("--duration", o->duration, "Length in seconds (frames = duration x fps, made 4k+1)")->group(s);
   cmd->add_option("--fps", o->fps, "Frame rate, e.g. 16 or 24000/1001 (default: the model's native, 16)")->group(s);
   auto* q = "Sampling";
-  cmd->add_option("--steps", o->steps, "Denoising steps")->check(CLI::Range(1, 1000))->capture_default_str()->group(q);
-  cmd->add_option("--guidance", o->guidance, "Classifier-free guidance scale")->check(CLI::Range(0.0, 100.0))->capture_default_str()->group(q);
+  cmd->add_option("--steps", o->steps, "Denoising steps (default: the model's, 50 for Wan)")->check(CLI::Range(1, 1000))->group(q);
+  cmd->add_option("--guidance", o->guidance, "Classifier-free guidance scale (default: the model's, 5.0 for Wan)")
+      ->check(CLI::Range(0.0, 100.0))
+      ->group(q);
   cmd->add_option("--shift", o->shift, "Flow shift (default: the official 5.0 for Wan2.1 T2V; the diffusers "
                                        "scheduler_config's flow_shift is not used)")
       ->check(CLI::Range(0.01, 100.0))
       ->group(q);
   cmd->add_option("--sampler", o->sampler,
-                  "unipc (official FlowUniPC, official sigma grid) | euler | dpm++ (official FlowDPMSolver)")
+                  "unipc (official FlowUniPC, official sigma grid; default) | euler | dpm++ (official FlowDPMSolver)")
       ->check(CLI::IsMember({"unipc", "euler", "dpm++"}))
-      ->capture_default_str()
       ->group(q);
   cmd->add_option("--seed", o->seed, "Random seed (default: random, printed and stored in the output)")->group(q);
   auto* w = "Output";
@@ -146,7 +148,9 @@ std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m) {
   } else if (!m.model_dir.empty()) {
     source = wan::open_diffusers_folder(m.model_dir);
   } else {
-    throw UsageError("no model given: use -m/--model DIR (a diffusers folder) or --transformer/--text-encoder/--vae");
+    const auto dir = demo::find_demo_model();
+    spdlog::info("{}", demo::demo_model_notice(dir));
+    source = wan::open_diffusers_folder(dir);
   }
   if (m.text_len) {
     source.text_len = *m.text_len;
@@ -184,7 +188,10 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   pipeline::GenerationSettings s;
   if (!o.prompt) throw UsageError("missing prompt (-p)");
   s.prompt = *o.prompt;
-  s.negative_prompt = o.negative_prompt ? *o.negative_prompt : pipeline::kWanDefaultNegativePrompt;
+  const auto& d = p.source().defaults;
+  s.negative_prompt = o.negative_prompt   ? *o.negative_prompt
+                      : d.negative_prompt ? *d.negative_prompt
+                                          : std::string(pipeline::kWanDefaultNegativePrompt);
   pipeline::GridRequest g;
   if (o.size) {
     if (o.width || o.height) throw UsageError("--size cannot be combined with --width/--height");
@@ -203,11 +210,11 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   s.fps = g.fps;
   s.grid = pipeline::resolve_grid(g, p.grid_limits());
   for (const auto& n : s.grid.notices) spdlog::warn("{}", n);
-  s.steps = o.steps;
+  s.steps = o.steps.value_or(d.steps.value_or(50));
   if (s.steps < 1) throw UsageError("--steps must be at least 1");
-  s.guidance = o.guidance;
-  s.shift = o.shift.value_or(5.0);
-  s.sampler = o.sampler;
+  s.guidance = o.guidance.value_or(d.guidance.value_or(5.0));
+  s.shift = o.shift.value_or(d.shift.value_or(5.0));
+  s.sampler = o.sampler.value_or(d.sampler.value_or("unipc"));
   sampling::make_sampler(s.sampler);  // validates the name
   s.seed = o.seed ? *o.seed : random_seed();
   s.crf = o.crf;

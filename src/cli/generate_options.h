@@ -34,10 +34,10 @@ struct GenerateOptions {
   std::optional<int> frames;
   std::optional<double> duration;
   std::optional<std::string> fps;
-  int steps = 50;
-  double guidance = 5.0;
-  std::optional<double> shift;
-  std::string sampler = "unipc";
+  std::optional<int> steps;         // default: the model's (_t2v_defaults), else 50
+  std::optional<double> guidance;   // default: the model's, else 5.0
+  std::optional<double> shift;      // default: the model's, else 5.0
+  std::optional<std::string> sampler;  // default: the model's, else unipc
   std::optional<uint64_t> seed;
   std::optional<std::string> output;
   int crf = 18;

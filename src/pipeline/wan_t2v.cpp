@@ -73,6 +73,14 @@ GridLimits WanT2VPipeline::grid_limits() const {
   lim.max_tokens_per_axis = static_cast<int>(c.rope_max_seq_len);
   // Wan2.1 T2V-1.3B is trained at 480p; the wider models also at 720p (spec §4.5).
   if (c.dim() > 1536) lim.trained_area = 1280 * 720;
+  // A model that declares its own default size (the demo model: 64x64) is trained at that size.
+  const auto& d = source_.defaults;
+  if (d.width && d.height) {
+    lim.default_width = *d.width;
+    lim.default_height = *d.height;
+    lim.trained_area = *d.width * *d.height;
+  }
+  if (d.frames) lim.default_frames = *d.frames;
   return lim;
 }
 

@@ -107,6 +107,39 @@ TEST(ModelSource, NotAModelFolder) {
   }
 }
 
+// model_index.json may carry t2v's generation defaults under "_t2v_defaults" (the demo model does).
+TEST(ModelSource, GenerationDefaultsFromModelIndex) {
+  const fs::path dir = fs::temp_directory_path() / ("t2v_defaults_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(test::tiny_model_dir(), dir, fs::copy_options::recursive);
+  EXPECT_FALSE(wan::open_diffusers_folder(dir).defaults.width.has_value());
+  auto index = io::read_json_file(dir / "model_index.json");
+  index["_t2v_defaults"] = {{"width", 64}, {"height", 48}, {"frames", 17}, {"steps", 20}, {"guidance", 4.5},
+                            {"shift", 3.0}, {"sampler", "euler"}};
+  std::ofstream(dir / "model_index.json") << index.dump();
+  const auto d = wan::open_diffusers_folder(dir).defaults;
+  EXPECT_EQ(d.width, 64);
+  EXPECT_EQ(d.height, 48);
+  EXPECT_EQ(d.frames, 17);
+  EXPECT_EQ(d.steps, 20);
+  EXPECT_EQ(d.guidance, 4.5);
+  EXPECT_EQ(d.shift, 3.0);
+  EXPECT_EQ(d.sampler, "euler");
+  EXPECT_FALSE(d.negative_prompt.has_value());
+  index["_t2v_defaults"]["steps"] = -3;
+  std::ofstream(dir / "model_index.json") << index.dump();
+  try {
+    wan::open_diffusers_folder(dir);
+    ADD_FAILURE() << "a negative step count was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model_index.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("steps"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(wan::parse_generation_defaults(nlohmann::json::array(), "x"), ConfigError);
+  EXPECT_THROW(wan::parse_generation_defaults({{"sampler", 3}}, "x"), ConfigError);
+  fs::remove_all(dir);
+}
+
 TEST(ModelSource, WrongFileForRole) {
   const fs::path d = test::tiny_comfy_dir();
   // VAE file given as the transformer.

@@ -132,6 +132,24 @@ TEST(VAETiling, ZeroOverlapTilesAreIndependentDecodes) {
   EXPECT_TRUE(torch::equal(tiled.narrow(2, 24, 8).narrow(3, 24, 24), corner));
 }
 
+// The batched forms (training) give each clip what the single-clip forms give it.
+TEST(VAEBatch, BatchedEncodeAndDecodeMatchPerClip) {
+  auto gen = at::detail::createCPUGenerator(11);
+  auto videos = at::rand({3, 3, 9, 16, 24}, gen, torch::TensorOptions().dtype(torch::kFloat32)).mul_(2).sub_(1);
+  auto latents = tiny_vae()->encode_batch(videos);
+  ASSERT_EQ(latents.sizes(), (std::vector<int64_t>{3, 16, 3, 2, 3}));
+  auto decoded = tiny_vae()->decode_batch(latents);
+  ASSERT_EQ(decoded.sizes(), (std::vector<int64_t>{3, 3, 9, 16, 24}));
+  for (int64_t b = 0; b < 3; ++b) {
+    const auto one = tiny_vae()->encode(videos[b].contiguous());
+    EXPECT_LT(max_abs_diff(latents[b], one), 1e-5) << "clip " << b;
+    // fp32 summation order differs between batched and single convolutions: the fixtures' VAE atol.
+    EXPECT_LT(max_abs_diff(decoded[b], tiny_vae()->decode(latents[b].contiguous())), 5e-5) << "clip " << b;
+  }
+  EXPECT_THROW(tiny_vae()->encode_batch(videos[0]), InputError);
+  EXPECT_THROW(tiny_vae()->decode_batch(latents[0]), InputError);
+}
+
 TEST(VAEInput, BadShapesThrow) {
   EXPECT_THROW(tiny_vae()->decode(torch::zeros({8, 2, 4, 4})), InputError);
   EXPECT_THROW(tiny_vae()->decode(torch::zeros({1, 16, 2, 4, 4})), InputError);

@@ -82,6 +82,40 @@ Component canonical_component(const std::string& role, io::TensorStore store, co
   return c;
 }
 
+GenerationDefaults parse_generation_defaults(const json& j, const std::string& origin) {
+  GenerationDefaults d;
+  if (j.is_null()) return d;
+  if (!j.is_object()) throw ConfigError(origin + ": \"_t2v_defaults\" must be an object");
+  const auto positive_int = [&](const char* key, std::optional<int>& out) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() < 1 || j[key].get<int64_t>() > 100000) {
+      throw ConfigError(origin + ": \"_t2v_defaults\"." + key + " must be a positive integer, got " + j[key].dump());
+    }
+    out = j[key].get<int>();
+  };
+  const auto positive_number = [&](const char* key, std::optional<double>& out) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_number() || j[key].get<double>() < 0) {
+      throw ConfigError(origin + ": \"_t2v_defaults\"." + key + " must be a non-negative number, got " + j[key].dump());
+    }
+    out = j[key].get<double>();
+  };
+  const auto string = [&](const char* key, std::optional<std::string>& out) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_string()) throw ConfigError(origin + ": \"_t2v_defaults\"." + key + " must be a string");
+    out = j[key].get<std::string>();
+  };
+  positive_int("width", d.width);
+  positive_int("height", d.height);
+  positive_int("frames", d.frames);
+  positive_int("steps", d.steps);
+  positive_number("guidance", d.guidance);
+  positive_number("shift", d.shift);
+  string("sampler", d.sampler);
+  string("negative_prompt", d.negative_prompt);
+  return d;
+}
+
 WanModelSource open_diffusers_folder(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw InputError(dir.string() + ": model folder not found");
@@ -104,6 +138,7 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   WanModelSource src;
   src.kind = "diffusers";
   src.root = dir;
+  if (index.contains("_t2v_defaults")) src.defaults = parse_generation_defaults(index["_t2v_defaults"], index_path.string());
 
   const fs::path te_dir = require_dir(dir, "text_encoder");
   const fs::path tr_dir = require_dir(dir, "transformer");

@@ -172,9 +172,18 @@ torch::Tensor WanVAEImpl::encode(const torch::Tensor& video) {
     os << "VAE encode: video must be [" << config_.in_channels << ", F>=1, H, W], got " << video.sizes();
     throw InputError(os.str());
   }
+  return encode_batch(video.unsqueeze(0)).squeeze(0);  // [z, t, h, w]
+}
+
+torch::Tensor WanVAEImpl::encode_batch(const torch::Tensor& video) {
+  if (video.dim() != 5 || video.size(1) != config_.in_channels || video.size(2) < 1) {
+    std::ostringstream os;
+    os << "VAE encode: video batch must be [B, " << config_.in_channels << ", F>=1, H, W], got " << video.sizes();
+    throw InputError(os.str());
+  }
   // No NoGradGuard: differentiable for training (see decode_stream).
   const auto dev = device();
-  auto x = video.to(dev, torch::kFloat32).unsqueeze(0);  // [1, 3, F, H, W]
+  auto x = video.to(dev, torch::kFloat32);  // [B, 3, F, H, W]
   // Chunks of frames [0:1], [1:5], [5:9], ...; trailing frames that do not fill a chunk are dropped.
   const int64_t chunks = 1 + (x.size(2) - 1) / 4;
   vae::CausalCache cache;
@@ -182,14 +191,35 @@ torch::Tensor WanVAEImpl::encode(const torch::Tensor& video) {
   for (int64_t i = 0; i < chunks; ++i) {
     cache.rewind();
     auto chunk = i == 0 ? x.narrow(2, 0, 1) : x.narrow(2, 1 + 4 * (i - 1), 4);
-    outs.push_back(encoder_->forward(chunk, cache));  // [1, 2z, 1, H/8, W/8]
+    outs.push_back(encoder_->forward(chunk, cache));  // [B, 2z, 1, H/8, W/8]
   }
-  auto enc = quant_conv_->forward(torch::cat(outs, 2));  // [1, 2z, t, h, w]
+  auto enc = quant_conv_->forward(torch::cat(outs, 2));  // [B, 2z, t, h, w]
   outs.clear();
   auto mu = enc.narrow(1, 0, config_.z_dim);              // the posterior mean; log_var is unused
   auto inv_std = torch::reciprocal(channel_constants(config_.latents_std, dev));
   mu = (mu - channel_constants(config_.latents_mean, dev)) * inv_std;
-  return mu.squeeze(0).contiguous();  // [z, t, h, w]
+  return mu.contiguous();  // [B, z, t, h, w]
+}
+
+torch::Tensor WanVAEImpl::decode_batch(const torch::Tensor& z, const VAEDecodeOptions& options) {
+  if (z.dim() != 5 || z.size(1) != config_.z_dim || z.size(2) < 1) {
+    std::ostringstream os;
+    os << "VAE decode: latent batch must be [B, " << config_.z_dim << ", T>=1, h, w], got " << z.sizes();
+    throw InputError(os.str());
+  }
+  if (options.tile_size > 0) throw UsageError("VAE decode_batch: tiling is only available in decode_stream");
+  const auto dev = device();
+  auto inv_std = torch::reciprocal(channel_constants(config_.latents_std, dev));
+  auto x = z.to(dev, torch::kFloat32).div(inv_std).add(channel_constants(config_.latents_mean, dev));
+  x = post_quant_conv_->forward(x);  // [B, z, T, h, w]
+  vae::CausalCache cache;
+  std::vector<torch::Tensor> chunks;
+  for (int64_t t = 0; t < x.size(2); ++t) {
+    cache.rewind();
+    auto out = decoder_->forward(x.narrow(2, t, 1), cache);  // [B, 3, 1 or 4, 8h, 8w]
+    chunks.push_back(options.clamp ? out.clamp(-1.0, 1.0) : out);
+  }
+  return torch::cat(chunks, 2);  // [B, 3, 1 + 4(T-1), 8h, 8w]
 }
 
 WanVAE make_wan_vae(const WanVAEConfig& config, const torch::Device& device) {

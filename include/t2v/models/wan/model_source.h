@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -21,6 +22,16 @@ struct Component {
   io::TensorStore store;      // keys renamed to the canonical layout
 };
 
+// Generation defaults a model folder may declare in model_index.json under "_t2v_defaults"
+// (diffusers skips "_" keys): e.g. the bundled demo model's 64x64, 17 frames. Unset = Wan's.
+struct GenerationDefaults {
+  std::optional<int> width, height, frames, steps;
+  std::optional<double> guidance, shift;
+  std::optional<std::string> sampler, negative_prompt;
+};
+// Parses the "_t2v_defaults" object; ConfigError naming `origin` and the key on a bad value.
+GenerationDefaults parse_generation_defaults(const nlohmann::json& j, const std::string& origin);
+
 struct WanModelSource {
   std::string kind;  // "diffusers" | "single-file"
   std::filesystem::path root;
@@ -32,6 +43,7 @@ struct WanModelSource {
   std::string tokenizer_blob;            // serialized SentencePiece model from `spiece_model`
   int64_t text_len = 512;                // prompt tokens incl. </s> (see resolve rule in .cpp)
   nlohmann::json scheduler_config;       // null when absent
+  GenerationDefaults defaults;           // from model_index.json "_t2v_defaults"
 };
 
 struct SingleFilePaths {

@@ -208,6 +208,10 @@ class WanVAEImpl : public torch::nn::Module {
   // video [3, F, H, W] in [-1, 1] -> normalised posterior mean [16, 1 + (F-1)/4, H/8, W/8].
   // Frames past the last full chunk of 4 are ignored, as in the reference.
   torch::Tensor encode(const torch::Tensor& video);
+  // Batched forms (training, tests): video [B, 3, F, H, W] -> [B, 16, t, h, w]; z [B, 16, T, h, w]
+  // -> [B, 3, 1 + 4(T-1), 8h, 8w]. One pass over the batch costs far fewer ops than B passes.
+  torch::Tensor encode_batch(const torch::Tensor& video);
+  torch::Tensor decode_batch(const torch::Tensor& z, const VAEDecodeOptions& options = {});
 
   const WanVAEConfig& config() const { return config_; }
   int64_t spatial_factor() const { return spatial_factor_; }
