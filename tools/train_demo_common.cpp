@@ -28,11 +28,32 @@ void init_for_training(torch::nn::Module& module) {
     } else if (ends_with(name, "scale_shift_table")) {
       // Wan: nn.Parameter(torch.randn(1, n, dim) / dim**0.5).
       p.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(p.size(-1))));
+    } else if (ends_with(name, "attentions.0.proj.weight") || ends_with(name, "conv2.weight") ||
+               name == "proj_out.weight") {
+      // Zero: the VAE attention's output projection (W21 vae.py AttentionBlock zeroes it), the
+      // second conv of every VAE residual branch (each block starts as its shortcut, so signal and
+      // gradient pass the whole depth from step 0), and the DiT head (W21 model.py init_weights).
+      p.zero_();
+    } else if (ends_with(name, "time_conv.weight")) {
+      // Temporal resampling starts as "copy the current frame": W21 vae.py Resample.init_weight
+      // (downsample: identity on the middle tap) / init_weight2 (upsample to 2x channels:
+      // identity on the last tap for both halves).
+      p.zero_();
+      const int64_t out = p.size(0), in = p.size(1);
+      auto eye = torch::eye(in, p.options());
+      if (out == 2 * in) {
+        p.select(2, 2).select(2, 0).select(2, 0).narrow(0, 0, in).copy_(eye);
+        p.select(2, 2).select(2, 0).select(2, 0).narrow(0, in, in).copy_(eye);
+      } else {
+        p.select(2, 1).select(2, 0).select(2, 0).copy_(eye);
+      }
     } else if (p.dim() >= 3) {
       // Conv: PyTorch's default kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
       const double fan_in = static_cast<double>(p[0].numel());
       const double bound = 1.0 / std::sqrt(fan_in);
       p.uniform_(-bound, bound);
+    } else if (p.dim() == 2 && name.find("condition_embedder.") == 0) {
+      p.normal_(0.0, 0.02);  // W21 init_weights: time and text embedding MLPs
     } else if (p.dim() == 2) {
       torch::nn::init::xavier_uniform_(p);
     } else {

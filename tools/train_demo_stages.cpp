@@ -12,6 +12,7 @@
 #include "t2v/error.h"
 #include "t2v/io/json_file.h"
 #include "t2v/io/tensor_store.h"
+#include "t2v/io/video_writer.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/transformer.h"
 #include "t2v/models/wan/vae.h"
@@ -131,7 +132,7 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   demo::Rng crop_rng(0);  // reseeded per step
   // The VAE is convolutional except the per-frame middle attention: crops keep the objects' scale
   // and cost a quarter of the compute at half the side. They are placed around the object's
-  // mid-clip position (+-1/4 crop) so that most of them show it: the object is what is hard to learn.
+  // mid-clip position (+-1/4 crop) half of the time: the object is what is hard to learn.
   const auto crop = [&](const demo::Clip& clip) {  // [3, F, H, W] -> [3, F, c, c]
     const auto& v = clip.video;
     if (a.vae_crop <= 0) return v;
@@ -141,6 +142,10 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
       const auto at = static_cast<int64_t>(std::lround(centre + jitter - static_cast<double>(a.vae_crop) / 2));
       return std::clamp<int64_t>(at, 0, side - a.vae_crop);
     };
+    if (crop_rng.uniform() < 0.5) {  // half of the crops anywhere: edges and empty background too
+      const int64_t y = crop_rng.below(v.size(2) - a.vae_crop + 1), x = crop_rng.below(v.size(3) - a.vae_crop + 1);
+      return v.narrow(2, y, a.vae_crop).narrow(3, x, a.vae_crop).contiguous();
+    }
     const int64_t y = place(clip.motion.y0 + clip.motion.dy * mid, v.size(2));
     const int64_t x = place(clip.motion.x0 + clip.motion.dx * mid, v.size(3));
     return v.narrow(2, y, a.vae_crop).narrow(3, x, a.vae_crop).contiguous();
@@ -232,6 +237,24 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
     const auto clip = demo::sample_clip({held[i]}, stream_seed(a.seed, 4), i, a.world);
     const auto rec = vae->decode(vae->encode(clip.video));  // [3, F, H, W]
     l1 += (rec - clip.video).abs().mean().item<double>() / static_cast<double>(held.size());
+    if (const char* dump = std::getenv("T2V_DEMO_DUMP"); dump && i < 6) {
+      // Inspection aid: first / middle / last frame, original above reconstruction, 4x nearest.
+      const int64_t F = clip.video.size(1);
+      auto pick = [&](const torch::Tensor& v) {
+        return torch::cat({v.select(1, 0), v.select(1, F / 2), v.select(1, F - 1)}, 2);  // [3, H, 3W]
+      };
+      auto grid = torch::cat({pick(clip.video), pick(rec)}, 1);  // [3, 2H, 3W]
+      grid = grid.repeat_interleave(4, 1).repeat_interleave(4, 2);
+      auto u8 = demo::to_uint8_frames(grid.unsqueeze(1))[0];  // [4·2H, 4·3W, 3]
+      io::VideoWriterOptions o;
+      o.path = fs::path(dump) / ("vae_" + std::to_string(i) + ".png");
+      o.width = static_cast<int>(u8.size(1));
+      o.height = static_cast<int>(u8.size(0));
+      o.fps = {16, 1};
+      io::VideoWriter w(o);
+      w.write(u8);
+      w.finish();
+    }
     const auto an = demo::analyse_clip(demo::to_uint8_frames(rec),
                                        demo::palette()[static_cast<size_t>(held[i].background)].rgb);
     colour_ok += an.colour == demo::palette()[static_cast<size_t>(held[i].colour)].name;

@@ -18,13 +18,13 @@ struct TrainArgs {
   int64_t text_len = 32;
   double shift = 5.0;  // `t2v generate` defaults to 5.0
 
-  int64_t vae_steps = 1000, vae_batch = 8, vae_frames = 9, vae_base_dim = 12, vae_res_blocks = 1;
+  int64_t vae_steps = 2500, vae_batch = 4, vae_frames = 9, vae_base_dim = 12, vae_res_blocks = 1;
   int64_t vae_crop = 32;  // train on random square crops of this size (0: whole frames)
-  double vae_lr = 3e-4, vae_latent_noise = 0.0, vae_latent_l2 = 0.0, vae_object_weight = 4.0;
+  double vae_lr = 1e-3, vae_latent_noise = 0.0, vae_latent_l2 = 0.0, vae_object_weight = 2.0;
 
-  int64_t dit_steps = 20000, dit_batch = 16, dit_clips = 4096;
+  int64_t dit_steps = 6000, dit_batch = 16, dit_clips = 2048;
   int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
-  double dit_lr = 3e-4, caption_dropout = 0.1;
+  double dit_lr = 5e-4, caption_dropout = 0.1;
 
   // Sampling defaults written into model_index.json ("_t2v_defaults") for `t2v generate`.
   int64_t sample_steps = 20;
