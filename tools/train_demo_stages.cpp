@@ -78,6 +78,19 @@ struct Curve {
   }
 };
 
+// After each optimiser step: curve, CSV row, console line every --log-every steps; true when the
+// step ends a --save-every period (write weights + optimiser state).
+bool record_step(const TrainArgs& a, const std::string& stage, int64_t step, int64_t total, double loss, double lr,
+                 double secs, Curve& curve, LossLog& log) {
+  curve.add(loss, secs, total);
+  log.add(stage, step, loss, lr, secs);
+  if (step % a.log_every == 0 || step + 1 == total) {
+    std::cout << "[" << stage << "] step " << step << " loss " << std::setprecision(5) << loss << " lr " << lr << " "
+              << std::setprecision(3) << secs << " s/step" << std::endl;
+  }
+  return a.save_every > 0 && (step + 1) % a.save_every == 0;
+}
+
 wan::WanVAEConfig demo_vae_config(const TrainArgs& a) {
   wan::WanVAEConfig c;
   c.base_dim = a.vae_base_dim;
@@ -186,17 +199,9 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
     auto diff = rec - video;
     auto loss_t = ((diff.abs() + diff.pow(2)) * w).mean() / w.mean() + a.vae_latent_l2 * mu.pow(2).mean();
     loss_t.backward();
-    const double loss_sum = loss_t.item<double>() * static_cast<double>(a.vae_batch);
     clip_grad_norm(parameters, 1.0);
     opt.step();
-    const double loss = loss_sum / static_cast<double>(a.vae_batch), secs = seconds_since(t0);
-    curve.add(loss, secs, a.vae_steps);
-    log.add("vae", step, loss, lr, secs);
-    if (step % a.log_every == 0 || step + 1 == a.vae_steps) {
-      std::cout << "[vae] step " << step << " loss " << std::setprecision(5) << loss << " lr " << lr << " "
-                << std::setprecision(3) << secs << " s/step" << std::endl;
-    }
-    if (a.save_every > 0 && (step + 1) % a.save_every == 0) {
+    if (record_step(a, "vae", step, a.vae_steps, loss_t.item<double>(), lr, seconds_since(t0), curve, log)) {
       save(demo_vae_config(a));
       save_state(a, "vae", opt, step + 1);
     }
@@ -394,14 +399,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     loss.backward();
     clip_grad_norm(parameters, 1.0);
     opt.step();
-    const double l = loss.item<double>(), secs = seconds_since(t0);
-    curve.add(l, secs, a.dit_steps);
-    log.add("dit", step, l, lr, secs);
-    if (step % a.log_every == 0 || step + 1 == a.dit_steps) {
-      std::cout << "[dit] step " << step << " loss " << std::setprecision(5) << l << " lr " << lr << " "
-                << std::setprecision(3) << secs << " s/step" << std::endl;
-    }
-    if (a.save_every > 0 && (step + 1) % a.save_every == 0) {
+    if (record_step(a, "dit", step, a.dit_steps, loss.item<double>(), lr, seconds_since(t0), curve, log)) {
       save();
       save_state(a, "dit", opt, step + 1);
     }

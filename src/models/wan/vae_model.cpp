@@ -53,6 +53,13 @@ torch::Tensor channel_constants(const std::vector<float>& v, const torch::Device
   return torch::tensor(v, torch::kFloat32).view({1, -1, 1, 1, 1}).to(device);
 }
 
+// Normalised latent [B, z, T, h, w] -> the VAE's latent space. Official: z / (1/std) + mean, with
+// 1/std rounded to fp32 (not z * std).
+torch::Tensor denormalise_latent(const torch::Tensor& z, const WanVAEConfig& c, const torch::Device& device) {
+  auto inv_std = torch::reciprocal(channel_constants(c.latents_std, device));
+  return z.to(device, torch::kFloat32).div(inv_std).add(channel_constants(c.latents_mean, device));
+}
+
 // diffusers blend_v / blend_h on dim -2 / -1: b's first `extent` rows fade in over a's last ones.
 void blend(const torch::Tensor& a, torch::Tensor& b, int64_t extent, int64_t dim) {
   extent = std::min({a.size(dim), b.size(dim), extent});
@@ -91,12 +98,7 @@ void WanVAEImpl::decode_stream(const torch::Tensor& z, const FrameSink& sink, co
   }
   // No NoGradGuard here: the parameters do not require grad unless a trainer (tools/train_demo)
   // turns it on, so inference records no graph; callers that want certainty use their own guard.
-  const auto dev = device();
-  // Official: z / (1/std) + mean, with 1/std rounded to fp32 (not z * std).
-  auto inv_std = torch::reciprocal(channel_constants(config_.latents_std, dev));
-  auto mean = channel_constants(config_.latents_mean, dev);
-  auto x = z.to(dev, torch::kFloat32).unsqueeze(0).div(inv_std).add_(mean);  // [1, z, T, h, w]
-  x = post_quant_conv_->forward(x);
+  auto x = post_quant_conv_->forward(denormalise_latent(z.unsqueeze(0), config_, device()));  // [1, z, T, h, w]
 
   const int64_t h = x.size(3), w = x.size(4);
   if (options.tile_size > 0) {
@@ -208,10 +210,7 @@ torch::Tensor WanVAEImpl::decode_batch(const torch::Tensor& z, const VAEDecodeOp
     throw InputError(os.str());
   }
   if (options.tile_size > 0) throw UsageError("VAE decode_batch: tiling is only available in decode_stream");
-  const auto dev = device();
-  auto inv_std = torch::reciprocal(channel_constants(config_.latents_std, dev));
-  auto x = z.to(dev, torch::kFloat32).div(inv_std).add(channel_constants(config_.latents_mean, dev));
-  x = post_quant_conv_->forward(x);  // [B, z, T, h, w]
+  auto x = post_quant_conv_->forward(denormalise_latent(z, config_, device()));  // [B, z, T, h, w]
   vae::CausalCache cache;
   std::vector<torch::Tensor> chunks;
   for (int64_t t = 0; t < x.size(2); ++t) {
