@@ -21,6 +21,7 @@
 
 #if T2V_HAVE_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 namespace t2v::pipeline {
@@ -39,12 +40,17 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 uint64_t gpu_peak_bytes(const torch::Device& device, bool reset) {
 #if T2V_HAVE_CUDA
   if (!device.is_cuda()) return 0;
+  // "cuda" without an index means the current device; the allocator wants a real index (-1 throws).
+  const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
   if (reset) {
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+    // The caching allocator is set up by CUDA's lazy initialisation (the first CUDA tensor); before it,
+    // resetPeakStats throws "Invalid device argument" (LibTorch 2.x). Models may not be on the GPU yet.
+    (void)torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, index));
+    c10::cuda::CUDACachingAllocator::resetPeakStats(index);
     return 0;
   }
   // allocated_bytes[0] is the aggregate over pool types in every LibTorch version.
-  return static_cast<uint64_t>(c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).allocated_bytes[0].peak);
+  return static_cast<uint64_t>(c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak);
 #else
   (void)device;
   (void)reset;

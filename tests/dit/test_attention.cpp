@@ -37,7 +37,9 @@ TEST(Attention, ChunkedEqualsExact) {
     auto a = wan::attention(q, k, v, exact);
     auto b = wan::attention(q, k, v, chunked);
     ASSERT_EQ(b.sizes(), q.sizes());
-    EXPECT_TRUE(all_close(b, a, 1e-6)) << "shape " << s.q_len << "x" << s.k_len << " chunk " << s.chunk;
+    // Same fp32 math in another order: LibTorch 2.x picks different CPU GEMM kernels per chunk shape,
+    // so with scores up to ~30 the two differ by a few 1e-6 (3.2e-6 seen with 2.11).
+    EXPECT_TRUE(all_close(b, a, 1e-5)) << "shape " << s.q_len << "x" << s.k_len << " chunk " << s.chunk;
     // fp32 vs float64: scores of |q·k|/sqrt(d) up to ~30 carry fp32 rounding of ~1e-6 relative.
     EXPECT_TRUE(all_close(a, reference_f64(q, k, v), 2e-5));
   }
