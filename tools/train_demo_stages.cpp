@@ -34,6 +34,13 @@ at::Generator step_generator(uint64_t stream, int64_t step) {
   return at::detail::createCPUGenerator(stream_seed(stream, static_cast<uint64_t>(step)));
 }
 
+// SD3's logit-normal noise level: sigmoid of a standard normal (Box-Muller on our own uniforms).
+double logit_normal(demo::Rng& rng) {
+  const double u1 = std::max(rng.uniform(), 1e-12), u2 = rng.uniform();
+  const double z = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  return 1 / (1 + std::exp(-z));
+}
+
 // Optimiser state and next step of a stage, beside the model folder (not shipped with it):
 // <output>.train-state/<stage>.optim.pt and <stage>.json.
 fs::path state_dir(const TrainArgs& a) { return fs::path(a.output + ".train-state"); }
@@ -101,10 +108,10 @@ wan::WanVAEConfig demo_vae_config(const TrainArgs& a) {
 }
 
 // The VAE saved by stage 1 (config with latent statistics + weights), parameters frozen.
-wan::WanVAE load_demo_vae(const fs::path& dir) {
+wan::WanVAE load_demo_vae(const fs::path& dir, const torch::Device& device = torch::kCPU) {
   const auto cfg = wan::WanVAEConfig::from_diffusers_json(io::read_json_file(dir / "config.json"),
                                                           (dir / "config.json").string());
-  auto vae = wan::make_wan_vae(cfg, torch::kCPU);
+  auto vae = wan::make_wan_vae(cfg, device);
   load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
   return vae;
 }
@@ -314,7 +321,8 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
             << std::endl;
 
   // The latent dataset: clips rendered and encoded once by the frozen VAE.
-  auto vae = load_demo_vae(out / "vae");
+  const torch::Device device(a.device);
+  auto vae = load_demo_vae(out / "vae", device);
   std::vector<torch::Tensor> latents;
   std::vector<int64_t> clip_combo;
   {
@@ -326,7 +334,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
       pending.push_back(clip.video);
       clip_combo.push_back(std::find(combos.begin(), combos.end(), clip.spec) - combos.begin());
       if (static_cast<int64_t>(pending.size()) == 32 || i + 1 == a.dit_clips) {
-        latents.push_back(vae->encode_batch(torch::stack(pending)));  // [n, 16, t, h, w]
+        latents.push_back(vae->encode_batch(torch::stack(pending).to(device)).cpu());  // [n, 16, t, h, w]
         pending.clear();
       }
     }
@@ -344,9 +352,17 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   cfg.ffn_dim = a.dit_ffn;
   cfg.text_dim = text_dim;
   cfg.text_len = a.text_len;
+  // Initialised on the CPU from the seed whatever the device, so a CUDA run starts from the same
+  // weights as a CPU run; data, noise and sigmas are drawn on the CPU too and moved per step.
   torch::manual_seed(stream_seed(a.seed, 6));
   wan::WanTransformer3DModel dit(cfg, torch::kFloat, torch::kCPU);
   init_for_training(*dit);
+  if (!device.is_cpu()) {
+    wan::WanTransformer3DModel moved(cfg, torch::kFloat, device);
+    copy_parameters(*dit, *moved);
+    for (auto& p : moved->parameters()) p.requires_grad_(true);
+    dit = moved;
+  }
   const fs::path weights = out / "transformer" / "diffusion_pytorch_model.safetensors";
   const int64_t params = parameter_count(*dit);
   std::cout << "[dit] " << a.dit_layers << " layers, dim " << cfg.dim() << ", " << params / 1e6 << " M parameters, "
@@ -379,8 +395,10 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     std::vector<torch::Tensor> ctx(static_cast<size_t>(B));
     for (size_t b = 0; b < static_cast<size_t>(B); ++b) {
       index[b] = rng.below(data.size(0));
-      // Wan's shifted flow sigma; the DiT gets int64(sigma·1000) like the samplers give it.
-      const double sigma = sampling::shift_sigma(rng.uniform(), a.shift);
+      // Wan's shifted flow sigma (or SD3's logit-normal); the DiT gets int64(sigma·1000) like the
+      // samplers give it.
+      const double sigma = a.sigma_sampling == "logit-normal" ? logit_normal(rng)
+                                                              : sampling::shift_sigma(rng.uniform(), a.shift);
       sigmas[b] = static_cast<float>(sigma);
       timesteps[b] = static_cast<int64_t>(sigma * sampling::kNumTrainTimesteps);
       if (rng.uniform() < a.caption_dropout) {
@@ -390,10 +408,11 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
       }
     }
     auto x0 = data.index_select(0, torch::tensor(index, torch::kInt64));  // [B, 16, t, h, w]
-    auto noise = torch::randn(x0.sizes(), gen, x0.options());
-    auto s = torch::tensor(sigmas).view({B, 1, 1, 1, 1});
+    auto noise = torch::randn(x0.sizes(), gen, x0.options()).to(device);
+    x0 = x0.to(device);
+    auto s = torch::tensor(sigmas).view({B, 1, 1, 1, 1}).to(device);
     auto xt = (1 - s) * x0 + s * noise;
-    auto v = dit->forward(xt, torch::tensor(timesteps, torch::kInt64), torch::stack(ctx));  // [B, 16, t, h, w]
+    auto v = dit->forward(xt, torch::tensor(timesteps, torch::kInt64), torch::stack(ctx).to(device));  // [B, 16, t, h, w]
     auto loss = (v - (noise - x0)).pow(2).mean();
     opt.zero_grad();
     loss.backward();
@@ -403,9 +422,14 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
       save();
       save_state(a, "dit", opt, step + 1);
     }
+    if (a.eval_every > 0 && (step + 1) % a.eval_every == 0 && step + 1 < a.dit_steps) {
+      save();
+      evaluate_dit(a);
+    }
   }
   save();
   auto result = curve.json();
+  result["held_out"] = evaluate_dit(a);  // the semantic test's measurement, through the saved folder
   result["parameters"] = params;
   result["longest_caption_tokens"] = longest;
   return result;

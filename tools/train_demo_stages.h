@@ -14,6 +14,7 @@ struct TrainArgs {
   std::string base_model = "tests/data/golden/wan21-tiny";
   uint64_t seed = 2026;
   int threads = 1;
+  std::string device = "cpu";  // the DiT stage and eval-dit may run on "cuda"
   demo::WorldOptions world;  // the DiT's clips (default 64x64x17)
   int64_t text_len = 32;
   double shift = 5.0;  // `t2v generate` defaults to 5.0
@@ -22,13 +23,19 @@ struct TrainArgs {
   int64_t vae_crop = 32;  // train on random square crops of this size (0: whole frames)
   double vae_lr = 1e-3, vae_latent_noise = 0.0, vae_latent_l2 = 0.0, vae_object_weight = 2.0;
 
-  int64_t dit_steps = 6000, dit_batch = 16, dit_clips = 2048;
+  int64_t dit_steps = 3000, dit_batch = 64, dit_clips = 2048;
   int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
-  double dit_lr = 5e-4, caption_dropout = 0.1;
+  double dit_lr = 1e-3, caption_dropout = 0.1;
+  std::string sigma_sampling = "logit-normal";  // or "shift" (Wan's)
 
   // Sampling defaults written into model_index.json ("_t2v_defaults") for `t2v generate`.
   int64_t sample_steps = 20;
   double sample_guidance = 5.0;
+  double sample_shift = 3.0;  // 0: the training --shift
+  std::string sample_sampler = "unipc";
+  std::string eval_set = "held-out";  // eval-dit: or "train"
+  int64_t eval_seeds = 1;   // eval-dit: seeds per held-out prompt (1000+i, 1100+i, ...)
+  int64_t eval_every = 0;   // dit: run eval-dit every N steps (0: never)
 
   int64_t log_every = 10, save_every = 500;
   bool resume = false;
@@ -39,5 +46,8 @@ nlohmann::json train_vae(const TrainArgs& args, LossLog& log);
 nlohmann::json train_dit(const TrainArgs& args, LossLog& log);
 // Reconstructs every held-out combination with the saved VAE: L1 and analyse_clip accuracy.
 nlohmann::json evaluate_vae(const TrainArgs& args);
+// Generates every held-out prompt through the pipeline (MP4 round trip) from the model folder:
+// analyse_clip colour and direction accuracy, as the semantic test measures them.
+nlohmann::json evaluate_dit(const TrainArgs& args);
 
 }  // namespace t2v::demo_train

@@ -5,11 +5,11 @@
 // direction of its centroid's motion.
 //
 // Goal (issue 7): >= 80% colour and >= 80% direction over >= 20 held-out prompts. The committed
-// model does not reach it yet (measured with seeds 1000..1029 on LibTorch 1.13 CPU: colour 17/30,
-// direction 9/30; its VAE alone reconstructs all 30 correctly, the DiT's samples are not
-// temporally coherent). The floors below are what it holds with margin on other BLAS/thread
-// counts: colour well above chance (1/5); direction only guards against a collapse (no object,
-// no motion) until a better DiT is trained -- raise both then.
+// model does not reach it yet (measured with seeds 1000..1029 on LibTorch 1.13 CPU: colour 19/30,
+// direction 8/30; 60 clips with two seeds each: 42/60 and 13/60; its VAE alone reconstructs all 30
+// correctly, the DiT's samples are not temporally coherent). The floors below are what it holds
+// with margin on other BLAS/thread counts: colour well above chance (1/5); direction only guards
+// against a collapse (no object, no motion) until a better DiT is trained -- raise both then.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -26,7 +26,7 @@ using namespace t2v::demo;
 
 namespace {
 
-constexpr double kColourFloor = 0.40;
+constexpr double kColourFloor = 0.50;
 constexpr double kDirectionFloor = 0.15;
 
 TEST(DemoSemantic, HeldOutPromptsGiveTheAskedColourAndDirection) {

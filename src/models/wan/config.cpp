@@ -28,6 +28,8 @@ int64_t count_indexed(const io::TensorStore& store, const std::string& prefix) {
   return static_cast<int64_t>(ids.size());
 }
 
+// Callers keep copies (small: shape + dtype): GCC 13's -Wdangling-reference flags a reference returned
+// through a call that took a temporary key string, although it points into `store`.
 const io::TensorInfo& need(const io::TensorStore& store, const std::string& key, const char* what) {
   if (!store.contains(key)) {
     throw WeightsError(store.source().string() + ": cannot derive the " + what + " config: no tensor '" +
@@ -68,10 +70,10 @@ UMT5Config UMT5Config::from_json(const json& j, const std::string& source) {
 
 UMT5Config UMT5Config::from_tensors(const io::TensorStore& store) {
   UMT5Config c;
-  const auto& emb = need(store, "shared.weight", "umT5");
-  const auto& bias = need(store, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", "umT5");
-  const auto& q = need(store, "encoder.block.0.layer.0.SelfAttention.q.weight", "umT5");
-  const auto& wi = need(store, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight", "umT5");
+  const io::TensorInfo emb = need(store, "shared.weight", "umT5");
+  const io::TensorInfo bias = need(store, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", "umT5");
+  const io::TensorInfo q = need(store, "encoder.block.0.layer.0.SelfAttention.q.weight", "umT5");
+  const io::TensorInfo wi = need(store, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight", "umT5");
   c.vocab_size = emb.shape.at(0);
   c.d_model = emb.shape.at(1);
   c.num_buckets = bias.shape.at(0);
@@ -172,11 +174,11 @@ WanTransformerConfig WanTransformerConfig::from_wan_json(const json& j, const st
 
 WanTransformerConfig WanTransformerConfig::from_tensors(const io::TensorStore& store) {
   WanTransformerConfig c;
-  const auto& patch = need(store, "patch_embedding.weight", "transformer");  // [dim, in, pt, ph, pw]
-  const auto& text = need(store, "condition_embedder.text_embedder.linear_1.weight", "transformer");
-  const auto& time = need(store, "condition_embedder.time_embedder.linear_1.weight", "transformer");
-  const auto& ffn = need(store, "blocks.0.ffn.net.0.proj.weight", "transformer");
-  const auto& out = need(store, "proj_out.weight", "transformer");  // [prod(patch)*out, dim]
+  const io::TensorInfo patch = need(store, "patch_embedding.weight", "transformer");  // [dim, in, pt, ph, pw]
+  const io::TensorInfo text = need(store, "condition_embedder.text_embedder.linear_1.weight", "transformer");
+  const io::TensorInfo time = need(store, "condition_embedder.time_embedder.linear_1.weight", "transformer");
+  const io::TensorInfo ffn = need(store, "blocks.0.ffn.net.0.proj.weight", "transformer");
+  const io::TensorInfo out = need(store, "proj_out.weight", "transformer");  // [prod(patch)*out, dim]
   if (patch.shape.size() != 5) {
     throw WeightsError(store.source().string() + ": patch_embedding.weight must be 5-D");
   }
@@ -290,8 +292,8 @@ WanVAEConfig WanVAEConfig::from_wan_json(const json& j, const std::string& sourc
 
 WanVAEConfig WanVAEConfig::from_tensors(const io::TensorStore& store) {
   WanVAEConfig c;
-  const auto& conv_in = need(store, "encoder.conv_in.weight", "VAE");    // [base_dim, 3, 3, 3, 3]
-  const auto& post = need(store, "post_quant_conv.weight", "VAE");       // [z, z, 1, 1, 1]
+  const io::TensorInfo conv_in = need(store, "encoder.conv_in.weight", "VAE");    // [base_dim, 3, 3, 3, 3]
+  const io::TensorInfo post = need(store, "post_quant_conv.weight", "VAE");       // [z, z, 1, 1, 1]
   c.base_dim = conv_in.shape.at(0);
   c.in_channels = conv_in.shape.at(1);
   c.z_dim = post.shape.at(0);

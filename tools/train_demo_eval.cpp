@@ -1,0 +1,84 @@
+// Stage "eval-dit" of tools/train_demo.cpp: the semantic test's measurement (tests/demo/
+// test_demo_semantic.cpp) on a model folder, through the real pipeline and the MP4 round trip,
+// with the sampling settings as options -- to pick a checkpoint and the model's _t2v_defaults.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "t2v/demo/world.h"
+#include "t2v/io/video_writer.h"
+#include "t2v/models/wan/model_source.h"
+#include "t2v/pipeline/wan_t2v.h"
+#include "train_demo_stages.h"
+
+namespace t2v::demo_train {
+namespace fs = std::filesystem;
+
+nlohmann::json evaluate_dit(const TrainArgs& a) {
+  // "held-out": the semantic test's prompts; "train": as many training combinations, spread over
+  // the list (tells a composition failure from a fitting failure).
+  auto held = demo::held_out_combinations();
+  if (a.eval_set == "train") {
+    const auto train = demo::train_combinations();
+    const size_t n = held.size();
+    held.clear();
+    for (size_t i = 0; i < n; ++i) held.push_back(train[i * train.size() / n]);
+  }
+  const fs::path tmp = fs::path(a.output + ".eval-tmp");
+  fs::create_directories(tmp);
+  pipeline::PipelineOptions options;
+  options.device = torch::Device(a.device);  // fp32 on either device: the CPU test's numerics
+  options.text_encoder_device = options.device;
+  pipeline::WanT2VPipeline pipe(wan::open_diffusers_folder(a.output), options);
+  std::vector<std::string> prompts;
+  for (const auto& spec : held) prompts.push_back(demo::caption(spec, 0));
+  pipe.prepare_prompts(prompts);
+
+  pipeline::GridRequest request;
+  request.width = static_cast<int>(a.world.width);
+  request.height = static_cast<int>(a.world.height);
+  request.frames = static_cast<int>(a.world.frames);
+  const auto grid = pipeline::resolve_grid(request, pipe.grid_limits());
+
+  int colour_ok = 0, direction_ok = 0, n = 0;
+  std::vector<int> colour_by_seed, direction_by_seed;
+  for (int64_t s = 0; s < a.eval_seeds; ++s) {
+    int c_seed = 0, d_seed = 0;
+    for (size_t i = 0; i < held.size(); ++i) {
+      pipeline::GenerationSettings g;
+      g.prompt = prompts[i];
+      g.negative_prompt = pipeline::kWanDefaultNegativePrompt;
+      g.grid = grid;
+      g.steps = static_cast<int>(a.sample_steps);
+      g.guidance = a.sample_guidance;
+      g.shift = a.sample_shift > 0 ? a.sample_shift : a.shift;
+      g.sampler = a.sample_sampler;
+      g.seed = 1000 + i + 100 * static_cast<uint64_t>(s);  // s = 0: the semantic test's seeds
+      g.output = tmp / "clip.mp4";
+      pipe.generate(g);
+      const auto v = io::read_video(g.output);
+      const auto an = demo::analyse_clip(v.frames, demo::palette()[static_cast<size_t>(held[i].background)].rgb);
+      c_seed += an.colour == demo::palette()[static_cast<size_t>(held[i].colour)].name;
+      d_seed += an.direction == demo::direction_names()[static_cast<size_t>(held[i].direction)];
+      ++n;
+    }
+    colour_by_seed.push_back(c_seed);
+    direction_by_seed.push_back(d_seed);
+    colour_ok += c_seed;
+    direction_ok += d_seed;
+  }
+  fs::remove_all(tmp);
+  const double total = static_cast<double>(n);
+  std::cout << "[eval] " << a.output << ": " << n << " clips (steps " << a.sample_steps << ", guidance "
+            << a.sample_guidance << ", shift " << (a.sample_shift > 0 ? a.sample_shift : a.shift) << ", "
+            << a.sample_sampler << ", " << a.eval_set << " set): colour " << colour_ok << "/" << n << " (" << 100 * colour_ok / total
+            << "%), direction " << direction_ok << "/" << n << " (" << 100 * direction_ok / total << "%)" << std::endl;
+  return {{"clips", n},
+          {"colour_accuracy", colour_ok / total},
+          {"direction_accuracy", direction_ok / total},
+          {"colour_by_seed", colour_by_seed},
+          {"direction_by_seed", direction_by_seed}};
+}
+
+}  // namespace t2v::demo_train
