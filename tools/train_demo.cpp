@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   std::string size = "64x64", stage = "all";
   CLI::App app{"train_demo: trains the small Wan demo model on the procedural demo world"};
   app.add_option("-o,--output", a.output, "Model folder to write (diffusers layout)")->capture_default_str();
-  app.add_option("--stage", stage, "vae, dit, all, eval-vae or eval-dit (score the saved VAE's held-out reconstructions / the model's held-out generations)")->check(CLI::IsMember({"vae", "dit", "all", "eval-vae", "eval-dit"}))->capture_default_str();
+  app.add_option("--stage", stage, "vae, dit, all, eval-vae, eval-dit or eval-denoise (score the saved VAE's held-out reconstructions / the model's held-out generations / one-step denoising of real held-out clips)")->check(CLI::IsMember({"vae", "dit", "all", "eval-vae", "eval-dit", "eval-denoise"}))->capture_default_str();
   app.add_option("--base", a.base_model, "Folder whose tokenizer/ and text_encoder/ (small umT5) are reused frozen")
       ->capture_default_str();
   app.add_option("--seed", a.seed, "Seed of initialisation, data and noise")->capture_default_str();
@@ -172,6 +172,10 @@ int main(int argc, char** argv) {
     }
     if (stage == "eval-dit") {
       evaluate_dit(a);
+      return 0;
+    }
+    if (stage == "eval-denoise") {
+      evaluate_denoise(a);
       return 0;
     }
     if (stage == "vae" || stage == "all") info["vae_result"] = train_vae(a, log);
