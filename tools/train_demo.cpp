@@ -56,14 +56,13 @@ void write_static_components(const TrainArgs& a) {
   copy(base / "text_encoder" / "config.json", out / "text_encoder" / "config.json");
   copy(base / "text_encoder" / "model.safetensors", out / "text_encoder" / "model.safetensors");
   auto sched = io::read_json_file(base / "scheduler" / "scheduler_config.json");
-  const double sample_shift = a.sample_shift > 0 ? a.sample_shift : a.shift;
-  sched["flow_shift"] = sample_shift;  // what diffusers' pipeline samples with
+  sched["flow_shift"] = a.sampling_shift();  // what diffusers' pipeline samples with
   write_json(out / "scheduler" / "scheduler_config.json", sched);
   auto index = io::read_json_file(base / "model_index.json");
   // What `t2v generate` uses when the user does not say (diffusers skips "_" keys).
   index["_t2v_defaults"] = {{"width", a.world.width},   {"height", a.world.height},
                             {"frames", a.world.frames}, {"steps", a.sample_steps},
-                            {"guidance", a.sample_guidance}, {"shift", sample_shift},
+                            {"guidance", a.sample_guidance}, {"shift", a.sampling_shift()},
                             {"sampler", a.sample_sampler}};
   write_json(out / "model_index.json", index);
 }

@@ -56,15 +56,14 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
       g.grid = grid;
       g.steps = static_cast<int>(a.sample_steps);
       g.guidance = a.sample_guidance;
-      g.shift = a.sample_shift > 0 ? a.sample_shift : a.shift;
+      g.shift = a.sampling_shift();
       g.sampler = a.sample_sampler;
       g.seed = 1000 + i + 100 * static_cast<uint64_t>(s);  // s = 0: the semantic test's seeds
       g.output = tmp / "clip.mp4";
       pipe.generate(g);
-      const auto v = io::read_video(g.output);
-      const auto an = demo::analyse_clip(v.frames, demo::palette()[static_cast<size_t>(held[i].background)].rgb);
-      c_seed += an.colour == demo::palette()[static_cast<size_t>(held[i].colour)].name;
-      d_seed += an.direction == demo::direction_names()[static_cast<size_t>(held[i].direction)];
+      const auto verdict = judge(io::read_video(g.output).frames, held[i]);
+      c_seed += verdict.colour;
+      d_seed += verdict.direction;
       ++n;
     }
     colour_by_seed.push_back(c_seed);
@@ -75,7 +74,7 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
   fs::remove_all(tmp);
   const double total = static_cast<double>(n);
   std::cout << "[eval] " << a.output << ": " << n << " clips (steps " << a.sample_steps << ", guidance "
-            << a.sample_guidance << ", shift " << (a.sample_shift > 0 ? a.sample_shift : a.shift) << ", "
+            << a.sample_guidance << ", shift " << a.sampling_shift() << ", "
             << a.sample_sampler << ", " << a.eval_set << " set): colour " << colour_ok << "/" << n << " (" << 100 * colour_ok / total
             << "%), direction " << direction_ok << "/" << n << " (" << 100 * direction_ok / total << "%)" << std::endl;
   return {{"clips", n},
@@ -112,10 +111,9 @@ nlohmann::json evaluate_denoise(const TrainArgs& a) {
       const auto t = torch::full({1}, static_cast<int64_t>(sigma * 1000), torch::kInt64);
       const auto v = dit->forward(xt, t, contexts[i].unsqueeze(0));  // [1, 16, t, h, w]
       const auto rec = vae->decode((xt - sigma * v)[0]);                // [3, F, H, W]
-      const auto an = demo::analyse_clip(demo::to_uint8_frames(rec),
-                                         demo::palette()[static_cast<size_t>(held[i].background)].rgb);
-      colour_ok += an.colour == demo::palette()[static_cast<size_t>(held[i].colour)].name;
-      direction_ok += an.direction == demo::direction_names()[static_cast<size_t>(held[i].direction)];
+      const auto verdict = judge(demo::to_uint8_frames(rec), held[i]);
+      colour_ok += verdict.colour;
+      direction_ok += verdict.direction;
     }
     std::cout << "[denoise] sigma " << sigma << ": one-step x0 of " << held.size() << " real held-out clips: colour "
               << colour_ok << "/" << held.size() << ", direction " << direction_ok << "/" << held.size() << std::endl;

@@ -267,10 +267,9 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
       w.write(u8);
       w.finish();
     }
-    const auto an = demo::analyse_clip(demo::to_uint8_frames(rec),
-                                       demo::palette()[static_cast<size_t>(held[i].background)].rgb);
-    colour_ok += an.colour == demo::palette()[static_cast<size_t>(held[i].colour)].name;
-    direction_ok += an.direction == demo::direction_names()[static_cast<size_t>(held[i].direction)];
+    const auto verdict = judge(demo::to_uint8_frames(rec), held[i]);
+    colour_ok += verdict.colour;
+    direction_ok += verdict.direction;
   }
   const double n = static_cast<double>(held.size());
   std::cout << "[vae] held-out reconstructions (" << held.size() << " clips): L1 " << l1
@@ -418,14 +417,12 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     loss.backward();
     clip_grad_norm(parameters, 1.0);
     opt.step();
-    if (record_step(a, "dit", step, a.dit_steps, loss.item<double>(), lr, seconds_since(t0), curve, log)) {
-      save();
-      save_state(a, "dit", opt, step + 1);
-    }
-    if (a.eval_every > 0 && (step + 1) % a.eval_every == 0 && step + 1 < a.dit_steps) {
-      save();
-      evaluate_dit(a);
-    }
+    const bool save_period = record_step(a, "dit", step, a.dit_steps, loss.item<double>(), lr, seconds_since(t0), curve, log);
+    // eval-dit reads the saved folder; the last step's evaluation comes after the loop.
+    const bool evaluate = a.eval_every > 0 && (step + 1) % a.eval_every == 0 && step + 1 < a.dit_steps;
+    if (save_period || evaluate) save();
+    if (save_period) save_state(a, "dit", opt, step + 1);
+    if (evaluate) evaluate_dit(a);
   }
   save();
   auto result = curve.json();

@@ -39,7 +39,21 @@ struct TrainArgs {
 
   int64_t log_every = 10, save_every = 500;
   bool resume = false;
+
+  // The flow shift the model samples with (model_index.json, scheduler_config, eval-dit).
+  double sampling_shift() const { return sample_shift > 0 ? sample_shift : shift; }
 };
+
+// analyse_clip's verdict on uint8 frames [F, H, W, 3] made for `spec`: one point each for the right
+// object colour and the right direction (the semantic test's rule).
+struct Verdict {
+  int colour = 0, direction = 0;
+};
+inline Verdict judge(const torch::Tensor& frames, const demo::ClipSpec& spec) {
+  const auto an = demo::analyse_clip(frames, demo::palette()[static_cast<size_t>(spec.background)].rgb);
+  return {an.colour == demo::palette()[static_cast<size_t>(spec.colour)].name,
+          an.direction == demo::direction_names()[static_cast<size_t>(spec.direction)]};
+}
 
 // Each returns a JSON summary (first/last losses, seconds per step, parameters, ...).
 nlohmann::json train_vae(const TrainArgs& args, LossLog& log);
