@@ -79,7 +79,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model},
           {"sample_steps", a.sample_steps}, {"sample_guidance", a.sample_guidance},
           {"sample_shift", a.sample_shift}, {"sample_sampler", a.sample_sampler},
-          {"sigma_sampling", a.sigma_sampling}, {"device", a.device}};
+          {"sigma_sampling", a.sigma_sampling}, {"device", a.device},
+          {"min_travel", a.world.min_travel}, {"vae_min_travel", a.vae_min_travel}};
 }
 
 }  // namespace
@@ -98,6 +99,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--size", size, "Clip size WxH (multiples of 16)")->capture_default_str();
   app.add_option("--frames", a.world.frames, "Frames per clip for the DiT (1 + 4k)")->capture_default_str();
+  app.add_option("--min-travel", a.world.min_travel,
+                 "Shortest path of the DiT's (and the evaluations') clips, as a fraction of the frame (1: across the whole frame)")
+      ->check(CLI::Range(0.4, 1.0))->capture_default_str();
+  app.add_option("--vae-min-travel", a.vae_min_travel, "Shortest path of the VAE's training clips, as a fraction of the frame")
+      ->check(CLI::Range(0.4, 1.0))->capture_default_str();
   app.add_option("--text-len", a.text_len, "Prompt tokens (incl. </s>) the model uses")->capture_default_str();
   app.add_option("--shift", a.shift, "Flow shift of the training noise levels with --sigma-sampling shift (and the sampling default when --sample-shift is 0)")
       ->capture_default_str();

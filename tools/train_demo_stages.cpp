@@ -123,7 +123,7 @@ wan::WanVAE load_demo_vae(const fs::path& dir, const torch::Device& device = tor
 nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   const fs::path dir = fs::path(a.output) / "vae";
   const auto combos = demo::train_combinations();
-  demo::WorldOptions clip_options = a.world;
+  demo::WorldOptions clip_options = a.vae_world();
   clip_options.frames = a.vae_frames;
 
   torch::manual_seed(stream_seed(a.seed, 1));  // initialisation
@@ -220,7 +220,7 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   vae->eval();
   std::vector<torch::Tensor> latents;
   for (uint64_t i = 0; i < 64; ++i) {
-    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, a.world).video));
+    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, a.vae_world()).video));
   }
   auto all = torch::stack(latents).transpose(0, 1).reshape({16, -1});  // [16, N·t·h·w]
   auto cfg = demo_vae_config(a);

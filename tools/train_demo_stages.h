@@ -22,6 +22,7 @@ struct TrainArgs {
   int64_t vae_steps = 2500, vae_batch = 4, vae_frames = 9, vae_base_dim = 12, vae_res_blocks = 1;
   int64_t vae_crop = 32;  // train on random square crops of this size (0: whole frames)
   double vae_lr = 1e-3, vae_latent_noise = 0.0, vae_latent_l2 = 0.0, vae_object_weight = 2.0;
+  double vae_min_travel = 0.4;  // the VAE's clips: paths anywhere in the frame (world.min_travel: the DiT's)
 
   int64_t dit_steps = 3000, dit_batch = 64, dit_clips = 2048;
   int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
@@ -42,6 +43,12 @@ struct TrainArgs {
 
   // The flow shift the model samples with (model_index.json, scheduler_config, eval-dit).
   double sampling_shift() const { return sample_shift > 0 ? sample_shift : shift; }
+  // The world of the VAE stage's clips (its training crops and its latent statistics).
+  demo::WorldOptions vae_world() const {
+    demo::WorldOptions w = world;
+    w.min_travel = vae_min_travel;
+    return w;
+  }
 };
 
 // analyse_clip's verdict on uint8 frames [F, H, W, 3] made for `spec`: one point each for the right

@@ -200,8 +200,10 @@ Motion sample_motion(const ClipSpec& spec, const WorldOptions& options, Rng& rng
   const double cross_margin = extent(spec.shape, !horizontal) * m.size + 1.0;
   const double lo = margin, hi = along - 1.0 - margin;  // centre range along the motion axis
   if (hi - lo < 0.4 * along) throw InputError("demo world: frame too small for the object sizes");
-  // Travel between 40% of the frame and the whole available range, placed anywhere inside it.
-  const double travel = rng.uniform(0.4 * along, hi - lo);
+  if (!(options.min_travel >= 0.4)) throw InputError("demo world: min_travel must be at least 0.4");
+  // Travel between min_travel of the frame (at most the whole available range) and the whole
+  // range, placed anywhere inside it. The draws are the same whatever min_travel is.
+  const double travel = rng.uniform(std::min(options.min_travel * along, hi - lo), hi - lo);
   const double start = rng.uniform(lo, hi - travel);
   const double cross = rng.uniform(cross_margin, across - 1.0 - cross_margin);
   const double steps = static_cast<double>(std::max<int64_t>(1, options.frames - 1));

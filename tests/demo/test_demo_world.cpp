@@ -107,6 +107,44 @@ TEST(DemoWorld, ObjectStaysInsideTheFrame) {
   }
 }
 
+// By default the object crosses the frame: its centre starts on the margin its direction leaves
+// from and ends on the opposite one; min_travel 0.4 (the demo VAE's clips) keeps the old range.
+TEST(DemoWorld, PathsCrossTheFrameUnlessMinTravelIsLower) {
+  for (const auto& size : std::vector<std::pair<int64_t, int64_t>>{{64, 64}, {96, 64}}) {
+    WorldOptions crossing;
+    crossing.width = size.first;
+    crossing.height = size.second;
+    WorldOptions anywhere = crossing;
+    anywhere.min_travel = 0.4;
+    uint64_t seed = 0;
+    double shortest = 1e9;
+    bool some_shorter = false;
+    for (const auto& spec : all_combinations()) {
+      Rng r1(++seed), r2(seed);
+      const auto m = sample_motion(spec, crossing, r1);
+      const auto m2 = sample_motion(spec, anywhere, r2);
+      const bool horizontal = spec.direction == Direction::kLeft || spec.direction == Direction::kRight;
+      const double along = static_cast<double>(horizontal ? crossing.width : crossing.height);
+      const double frames = static_cast<double>(crossing.frames - 1);
+      const double start = horizontal ? m.x0 : m.y0, speed = horizontal ? m.dx : m.dy;
+      const double end = start + speed * frames;
+      // Both ends sit on the margins, at the same distance from their edges.
+      EXPECT_NEAR(std::min(start, end), along - 1.0 - std::max(start, end), 1e-9) << spec.describe();
+      EXPECT_LT(std::min(start, end), 0.3 * along) << spec.describe();
+      EXPECT_EQ(m.size, m2.size);  // same draws, same object
+      const double travel2 = std::abs((horizontal ? m2.dx : m2.dy) * frames);
+      shortest = std::min(shortest, travel2 / along);
+      some_shorter = some_shorter || travel2 < std::abs(end - start) - 1.0;
+    }
+    EXPECT_GE(shortest, 0.4 - 1e-9);
+    EXPECT_TRUE(some_shorter);
+  }
+  WorldOptions bad;
+  bad.min_travel = 0.3;
+  Rng rng(1);
+  EXPECT_THROW(sample_motion(all_combinations()[0], bad, rng), InputError);
+}
+
 // Every combination, both edge modes, two sizes: colour and direction are recovered exactly.
 TEST(DemoWorld, AnalysisRecoversEveryCombination) {
   int checked = 0;

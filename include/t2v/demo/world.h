@@ -80,6 +80,11 @@ struct WorldOptions {
   int64_t height = 64;
   int64_t frames = 17;
   bool antialias = true;  // analytic edge coverage; false = hard edges
+  // Shortest path, as a fraction of the frame along the motion axis, capped at the whole range the
+  // object's centre can cover. 1 (the default): the object crosses the frame from one margin to
+  // the other, so its direction fixes where it starts and ends. The demo VAE was trained with 0.4
+  // (paths anywhere in the frame: more varied positions for an autoencoder).
+  double min_travel = 1.0;
 };
 
 // Where the object is: its size and a straight, constant-speed path that keeps it fully inside
@@ -91,7 +96,8 @@ struct Motion {
 };
 
 // A random path for `spec` (size, start, speed) that stays inside the frame; travel is at least
-// 40% of the frame along the motion axis so that the direction is unambiguous.
+// options.min_travel of the frame along the motion axis (never under 40%, so that the direction
+// is unambiguous; capped at the available range) and placed anywhere it fits.
 Motion sample_motion(const ClipSpec& spec, const WorldOptions& options, Rng& rng);
 
 // Renders a clip: float [3, F, H, W] in [-1, 1] (rgb / 127.5 - 1), CPU.
