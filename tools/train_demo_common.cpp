@@ -52,9 +52,11 @@ void init_for_training(torch::nn::Module& module) {
       const double fan_in = static_cast<double>(p[0].numel());
       const double bound = 1.0 / std::sqrt(fan_in);
       p.uniform_(-bound, bound);
-    } else if (p.dim() == 2 && name.find("condition_embedder.") == 0) {
-      p.normal_(0.0, 0.02);  // W21 init_weights: time and text embedding MLPs
     } else if (p.dim() == 2) {
+      // Every linear, the time and text embedding MLPs included. W21 init_weights draws those two
+      // from N(0, 0.02), about 1/sqrt(fan_in) at Wan's widths (text_dim 4096); at the demo's
+      // text_dim 32 it shrank the caption's signal ~40x and the DiT learned to ignore the caption
+      // where only the caption can tell (its sigma-1 predictions were the same for every prompt).
       torch::nn::init::xavier_uniform_(p);
     } else {
       p.normal_(0.0, 0.02);

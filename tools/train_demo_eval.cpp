@@ -100,7 +100,7 @@ nlohmann::json evaluate_denoise(const TrainArgs& a) {
   auto dit = wan::load_wan_transformer(source, torch::kFloat, torch::kCPU);
   auto vae = wan::load_wan_vae(source, torch::kCPU);
   nlohmann::json result = nlohmann::json::object();
-  for (const double sigma : {0.3, 0.5, 0.7, 0.9}) {
+  for (const double sigma : {0.3, 0.5, 0.7, 0.9, 0.97, 1.0}) {
     int colour_ok = 0, direction_ok = 0;
     for (size_t i = 0; i < held.size(); ++i) {
       const auto clip = demo::sample_clip({held[i]}, 0xD1A6 + a.seed, i, a.world);

@@ -70,7 +70,8 @@ nlohmann::json evaluate_vae(const TrainArgs& args);
 // Generates every held-out prompt through the pipeline (MP4 round trip) from the model folder:
 // analyse_clip colour and direction accuracy, as the semantic test measures them.
 nlohmann::json evaluate_dit(const TrainArgs& args);
-// One-step x0 predictions of noised real held-out clips at sigma 0.3/0.5/0.7/0.9: analyse_clip scores.
+// One-step x0 predictions of noised real held-out clips at sigma 0.3 ... 1.0 (1.0: the caption alone,
+// the conditional mean the sampler starts from): analyse_clip scores.
 nlohmann::json evaluate_denoise(const TrainArgs& args);
 
 }  // namespace t2v::demo_train
