@@ -18,6 +18,9 @@ cp "$OUT/training_vae.json" "$OUT/training_vae_phase1.json"
 $T --threads 2 -o "$OUT" --stage vae --resume --vae-steps 4500 --vae-batch 2 --vae-frames 17 --log-every 100 --save-every 250
 # DiT: flow matching on the frozen VAE's latents of 2048 rendered clips, frozen tiny umT5: 3000 steps
 # x 64 latents, lr 1e-3, logit-normal noise levels; sampling defaults shift 3, 20 UniPC steps,
-# guidance 5; the held-out accuracy is measured every 1000 steps and at the end (eval-dit).
+# guidance 5; the held-out accuracy is measured every 1000 steps and at the end (eval-dit). The
+# committed DiT predates two train_demo defaults, which these flags restore: its clips' paths span
+# 40-100% of the frame (--min-travel 0.4; the default 1 crosses the whole frame) and its embedding
+# MLPs start from W21's N(0, 0.02) (--dit-embed-std 0.02; the default is Xavier).
 $T --threads 2 -o "$OUT" --stage dit --dit-steps 3000 --dit-batch 64 --dit-lr 1e-3 --sigma-sampling logit-normal \
-   --sample-shift 3 --eval-every 1000 --log-every 50 --save-every 500
+   --min-travel 0.4 --dit-embed-std 0.02 --sample-shift 3 --eval-every 1000 --log-every 50 --save-every 500

@@ -80,7 +80,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"sample_steps", a.sample_steps}, {"sample_guidance", a.sample_guidance},
           {"sample_shift", a.sample_shift}, {"sample_sampler", a.sample_sampler},
           {"sigma_sampling", a.sigma_sampling}, {"device", a.device},
-          {"min_travel", a.world.min_travel}, {"vae_min_travel", a.vae_min_travel}};
+          {"min_travel", a.world.min_travel}, {"vae_min_travel", a.vae_min_travel},
+          {"dit_embed_std", a.dit_embed_std}};
 }
 
 }  // namespace
@@ -127,6 +128,8 @@ int main(int argc, char** argv) {
   app.add_option("--dit-heads", a.dit_heads, "DiT attention heads")->capture_default_str();
   app.add_option("--dit-head-dim", a.dit_head_dim, "DiT head dim")->capture_default_str();
   app.add_option("--dit-ffn", a.dit_ffn, "DiT FFN hidden size")->capture_default_str();
+  app.add_option("--dit-embed-std", a.dit_embed_std, "Init std of the DiT's time/text embedding MLPs (W21: 0.02; 0: Xavier, which keeps a small text_dim's signal)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--caption-dropout", a.caption_dropout, "Share of DiT samples with a null caption")
       ->capture_default_str();
   app.add_option("--sample-steps", a.sample_steps, "Default denoising steps recorded in model_index.json")

@@ -16,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 }  // namespace
 
-void init_for_training(torch::nn::Module& module) {
+void init_for_training(torch::nn::Module& module, double embedding_std) {
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
@@ -52,8 +52,10 @@ void init_for_training(torch::nn::Module& module) {
       const double fan_in = static_cast<double>(p[0].numel());
       const double bound = 1.0 / std::sqrt(fan_in);
       p.uniform_(-bound, bound);
+    } else if (p.dim() == 2 && embedding_std > 0 && name.find("condition_embedder.") == 0) {
+      p.normal_(0.0, embedding_std);
     } else if (p.dim() == 2) {
-      // Every linear, the time and text embedding MLPs included. W21 init_weights draws those two
+      // Every linear, by default the time and text embedding MLPs too. W21 init_weights draws those two
       // from N(0, 0.02), about 1/sqrt(fan_in) at Wan's widths (text_dim 4096); at the demo's
       // text_dim 32 it shrank the caption's signal ~40x and the DiT learned to ignore the caption
       // where only the caption can tell (its sigma-1 predictions were the same for every prompt).

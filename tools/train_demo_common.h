@@ -18,7 +18,9 @@ namespace t2v::demo_train {
 // meant to be loaded). For training: biases 0, norm gains 1, Wan's modulation tables
 // randn/sqrt(dim), other weights PyTorch's default fan-in uniform bound 1/sqrt(fan_in) (conv) or
 // Xavier (linear), drawn from torch's global generator (seed it first); then requires_grad=true.
-void init_for_training(torch::nn::Module& module);
+// embedding_std > 0: the DiT's time/text embedding MLPs (condition_embedder.*) from N(0, std) instead
+// (W21 init_weights: 0.02).
+void init_for_training(torch::nn::Module& module, double embedding_std = 0.0);
 
 // Number of parameters and fp32 bytes.
 int64_t parameter_count(torch::nn::Module& module);

@@ -355,7 +355,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   // weights as a CPU run; data, noise and sigmas are drawn on the CPU too and moved per step.
   torch::manual_seed(stream_seed(a.seed, 6));
   wan::WanTransformer3DModel dit(cfg, torch::kFloat, torch::kCPU);
-  init_for_training(*dit);
+  init_for_training(*dit, a.dit_embed_std);
   if (!device.is_cpu()) {
     wan::WanTransformer3DModel moved(cfg, torch::kFloat, device);
     copy_parameters(*dit, *moved);

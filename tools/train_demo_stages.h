@@ -28,6 +28,7 @@ struct TrainArgs {
   int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
   double dit_lr = 1e-3, caption_dropout = 0.1;
   std::string sigma_sampling = "logit-normal";  // or "shift" (Wan's)
+  double dit_embed_std = 0.0;  // >0: N(0, std) for the time/text embedding MLPs (W21: 0.02); 0: Xavier
 
   // Sampling defaults written into model_index.json ("_t2v_defaults") for `t2v generate`.
   int64_t sample_steps = 20;
