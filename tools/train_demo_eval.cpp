@@ -61,7 +61,7 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
       g.seed = 1000 + i + 100 * static_cast<uint64_t>(s);  // s = 0: the semantic test's seeds
       g.output = tmp / "clip.mp4";
       pipe.generate(g);
-      const auto verdict = judge(io::read_video(g.output).frames, held[i]);
+      const auto verdict = demo::judge_clip(io::read_video(g.output).frames, held[i]);
       c_seed += verdict.colour;
       d_seed += verdict.direction;
       ++n;
@@ -99,19 +99,23 @@ nlohmann::json evaluate_denoise(const TrainArgs& a) {
   }
   auto dit = wan::load_wan_transformer(source, torch::kFloat, torch::kCPU);
   auto vae = wan::load_wan_vae(source, torch::kCPU);
+  std::vector<torch::Tensor> latents;  // every sigma noises the same clips
+  for (size_t i = 0; i < held.size(); ++i) {
+    const auto clip = demo::sample_clip({held[i]}, 0xD1A6 + a.seed, i, a.world);
+    latents.push_back(vae->encode(clip.video).unsqueeze(0));  // [1, 16, t, h, w]
+  }
   nlohmann::json result = nlohmann::json::object();
   for (const double sigma : {0.3, 0.5, 0.7, 0.9, 0.97, 1.0}) {
     int colour_ok = 0, direction_ok = 0;
     for (size_t i = 0; i < held.size(); ++i) {
-      const auto clip = demo::sample_clip({held[i]}, 0xD1A6 + a.seed, i, a.world);
-      const auto x0 = vae->encode(clip.video).unsqueeze(0);  // [1, 16, t, h, w]
+      const auto& x0 = latents[i];
       auto gen = at::detail::createCPUGenerator(1000 + i);
       const auto noise = torch::randn(x0.sizes(), gen, x0.options());
       const auto xt = (1 - sigma) * x0 + sigma * noise;
       const auto t = torch::full({1}, static_cast<int64_t>(sigma * 1000), torch::kInt64);
       const auto v = dit->forward(xt, t, contexts[i].unsqueeze(0));  // [1, 16, t, h, w]
       const auto rec = vae->decode((xt - sigma * v)[0]);                // [3, F, H, W]
-      const auto verdict = judge(demo::to_uint8_frames(rec), held[i]);
+      const auto verdict = demo::judge_clip(demo::to_uint8_frames(rec), held[i]);
       colour_ok += verdict.colour;
       direction_ok += verdict.direction;
     }

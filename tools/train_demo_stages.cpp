@@ -35,6 +35,8 @@ at::Generator step_generator(uint64_t stream, int64_t step) {
 }
 
 // SD3's logit-normal noise level: sigmoid of a standard normal (Box-Muller on our own uniforms).
+// Not Rng::normal(), which takes log(1 - u) where this takes log(u): the committed DiT's noise
+// levels were drawn with this one, and scripts/train_demo.sh must keep regenerating it.
 double logit_normal(demo::Rng& rng) {
   const double u1 = std::max(rng.uniform(), 1e-12), u2 = rng.uniform();
   const double z = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
@@ -219,8 +221,9 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   torch::NoGradGuard no_grad;
   vae->eval();
   std::vector<torch::Tensor> latents;
+  const auto stats_world = a.vae_world();
   for (uint64_t i = 0; i < 64; ++i) {
-    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, a.vae_world()).video));
+    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, stats_world).video));
   }
   auto all = torch::stack(latents).transpose(0, 1).reshape({16, -1});  // [16, N·t·h·w]
   auto cfg = demo_vae_config(a);
@@ -267,7 +270,7 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
       w.write(u8);
       w.finish();
     }
-    const auto verdict = judge(demo::to_uint8_frames(rec), held[i]);
+    const auto verdict = demo::judge_clip(demo::to_uint8_frames(rec), held[i]);
     colour_ok += verdict.colour;
     direction_ok += verdict.direction;
   }

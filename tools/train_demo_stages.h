@@ -52,17 +52,6 @@ struct TrainArgs {
   }
 };
 
-// analyse_clip's verdict on uint8 frames [F, H, W, 3] made for `spec`: one point each for the right
-// object colour and the right direction (the semantic test's rule).
-struct Verdict {
-  int colour = 0, direction = 0;
-};
-inline Verdict judge(const torch::Tensor& frames, const demo::ClipSpec& spec) {
-  const auto an = demo::analyse_clip(frames, demo::palette()[static_cast<size_t>(spec.background)].rgb);
-  return {an.colour == demo::palette()[static_cast<size_t>(spec.colour)].name,
-          an.direction == demo::direction_names()[static_cast<size_t>(spec.direction)]};
-}
-
 // Each returns a JSON summary (first/last losses, seconds per step, parameters, ...).
 nlohmann::json train_vae(const TrainArgs& args, LossLog& log);
 nlohmann::json train_dit(const TrainArgs& args, LossLog& log);

@@ -340,4 +340,12 @@ ClipAnalysis analyse_clip(const torch::Tensor& frames_in, const std::array<uint8
   return a;
 }
 
+ClipVerdict judge_clip(const torch::Tensor& frames, const ClipSpec& spec) {
+  ClipVerdict v;
+  v.analysis = analyse_clip(frames, palette().at(static_cast<size_t>(spec.background)).rgb);
+  v.colour = v.analysis.colour == palette().at(static_cast<size_t>(spec.colour)).name;
+  v.direction = v.analysis.direction == direction_names().at(static_cast<size_t>(spec.direction));
+  return v;
+}
+
 }  // namespace t2v::demo

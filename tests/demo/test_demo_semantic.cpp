@@ -55,9 +55,9 @@ TEST(DemoSemantic, HeldOutPromptsGiveTheAskedColourAndDirection) {
     ASSERT_EQ(v.frames.size(0), 17) << name;
     ASSERT_EQ(v.width, 64) << name;
     const auto& spec = held[i];
-    const auto a = analyse_clip(v.frames, palette()[static_cast<size_t>(spec.background)].rgb);
-    const bool c = a.colour == palette()[static_cast<size_t>(spec.colour)].name;
-    const bool d = a.direction == direction_names()[static_cast<size_t>(spec.direction)];
+    const auto verdict = judge_clip(v.frames, spec);
+    const auto& a = verdict.analysis;
+    const bool c = verdict.colour, d = verdict.direction;
     colour_ok += c;
     direction_ok += d;
     report += std::string(name) + " \"" + caption(spec, 0) + "\" -> colour " + (a.colour.empty() ? "-" : a.colour) +

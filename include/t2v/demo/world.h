@@ -133,4 +133,12 @@ struct ClipAnalysis {
 ClipAnalysis analyse_clip(const torch::Tensor& frames, const std::array<uint8_t, 3>& background,
                           double threshold = 100.0);
 
+// The semantic test's rule: analyse_clip of frames made for `spec` (its background known), and
+// whether the object's colour and direction are the ones `spec` asked for.
+struct ClipVerdict {
+  ClipAnalysis analysis;
+  bool colour = false, direction = false;
+};
+ClipVerdict judge_clip(const torch::Tensor& frames, const ClipSpec& spec);
+
 }  // namespace t2v::demo
