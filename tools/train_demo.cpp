@@ -54,7 +54,10 @@ void write_static_components(const TrainArgs& a) {
   tok["model_max_length"] = a.text_len;
   write_json(out / "tokenizer" / "tokenizer_config.json", tok);
   copy(base / "text_encoder" / "config.json", out / "text_encoder" / "config.json");
-  copy(base / "text_encoder" / "model.safetensors", out / "text_encoder" / "model.safetensors");
+  // A resumed run that trains the encoder continues from the output folder's weights.
+  if (!(a.resume && a.train_text_encoder)) {
+    copy(base / "text_encoder" / "model.safetensors", out / "text_encoder" / "model.safetensors");
+  }
   auto sched = io::read_json_file(base / "scheduler" / "scheduler_config.json");
   sched["flow_shift"] = a.sampling_shift();  // what diffusers' pipeline samples with
   write_json(out / "scheduler" / "scheduler_config.json", sched);
@@ -75,13 +78,13 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"vae_res_blocks", a.vae_res_blocks}, {"vae_latent_noise", a.vae_latent_noise},
           {"vae_latent_l2", a.vae_latent_l2}, {"vae_object_weight", a.vae_object_weight},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
           {"dit_lr", a.dit_lr},       {"dit_clips", a.dit_clips},     {"dit_layers", a.dit_layers},
-          {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn},
+          {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn}, {"dit_patch", a.dit_patch},
           {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model},
           {"sample_steps", a.sample_steps}, {"sample_guidance", a.sample_guidance},
           {"sample_shift", a.sample_shift}, {"sample_sampler", a.sample_sampler},
           {"sigma_sampling", a.sigma_sampling}, {"device", a.device},
           {"min_travel", a.world.min_travel}, {"vae_min_travel", a.vae_min_travel},
-          {"dit_embed_std", a.dit_embed_std}};
+          {"dit_embed_std", a.dit_embed_std}, {"train_text_encoder", a.train_text_encoder}};
 }
 
 }  // namespace
@@ -127,9 +130,13 @@ int main(int argc, char** argv) {
   app.add_option("--dit-layers", a.dit_layers, "DiT blocks")->capture_default_str();
   app.add_option("--dit-heads", a.dit_heads, "DiT attention heads")->capture_default_str();
   app.add_option("--dit-head-dim", a.dit_head_dim, "DiT head dim")->capture_default_str();
+  app.add_option("--dit-patch", a.dit_patch, "DiT spatial patch size (Wan: 2; 1: a token per latent pixel, 4x the tokens)")
+      ->check(CLI::IsMember({1, 2}))->capture_default_str();
   app.add_option("--dit-ffn", a.dit_ffn, "DiT FFN hidden size")->capture_default_str();
   app.add_option("--dit-embed-std", a.dit_embed_std, "Init std of the DiT's time/text embedding MLPs (W21: 0.02; 0: Xavier, which keeps a small text_dim's signal)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_flag("--train-text-encoder", a.train_text_encoder,
+               "dit: fine-tune the small umT5 together with the DiT (from --base's weights; with --resume, from the output folder's)");
   app.add_option("--caption-dropout", a.caption_dropout, "Share of DiT samples with a null caption")
       ->capture_default_str();
   app.add_option("--sample-steps", a.sample_steps, "Default denoising steps recorded in model_index.json")

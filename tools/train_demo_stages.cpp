@@ -288,7 +288,9 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   const auto combos = demo::train_combinations();
   const auto& templates = demo::caption_templates();
 
-  // Frozen small umT5 from the output folder (copied there from --base).
+  const torch::Device device(a.device);
+  // The small umT5 from the output folder (copied there from --base): frozen, or trained with the
+  // DiT (--train-text-encoder).
   wan::WanModelSource src;
   src.kind = "diffusers";
   src.root = out;
@@ -297,7 +299,9 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   src.text_encoder = wan::canonical_component("text_encoder", io::TensorStore::open(out / "text_encoder"), nullptr);
   src.tokenizer_file = out / "tokenizer" / "spiece.model";
   src.text_len = a.text_len;
-  text::TextEncoder encoder(src);
+  text::TextEncoderOptions encoder_options;
+  if (a.train_text_encoder) encoder_options.device = torch::Device(a.device);
+  text::TextEncoder encoder(src, encoder_options);
   const int64_t text_dim = encoder.d_model();
 
   // Contexts of every (training combination, template): [C, T, text_len, text_dim], zero-padded.
@@ -318,12 +322,28 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   for (const std::string& p : {std::string(), std::string(pipeline::kWanDefaultNegativePrompt)}) {
     nulls.push_back(text::TextEncoder::pad_context(encoder.encode({p})[0], a.text_len));
   }
-  encoder.release();
+  // A trained encoder re-encodes each step's captions: token ids of every (combination, template)
+  // at row c·T + t, then the null captions ([rows, text_len], right-padded, mask 1 on tokens + </s>).
+  torch::Tensor caption_ids, caption_mask;
+  if (a.train_text_encoder) {
+    std::vector<std::string> all;
+    for (size_t c = 0; c < combos.size(); ++c) {
+      for (size_t t = 0; t < templates.size(); ++t) all.push_back(demo::caption(combos[c], t));
+    }
+    all.push_back("");
+    all.push_back(pipeline::kWanDefaultNegativePrompt);
+    const auto tok = encoder.tokenizer()(all);
+    caption_ids = tok.ids.to(device);
+    caption_mask = tok.mask.to(device);
+    encoder.model()->train();
+    for (auto& p : encoder.model()->parameters()) p.set_requires_grad(true);
+  } else {
+    encoder.release();
+  }
   std::cout << "[dit] " << combos.size() * templates.size() << " caption contexts, longest " << longest << " tokens"
-            << std::endl;
+            << (a.train_text_encoder ? ", text encoder trained" : ", text encoder frozen") << std::endl;
 
   // The latent dataset: clips rendered and encoded once by the frozen VAE.
-  const torch::Device device(a.device);
   auto vae = load_demo_vae(out / "vae", device);
   std::vector<torch::Tensor> latents;
   std::vector<int64_t> clip_combo;
@@ -352,6 +372,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   cfg.head_dim = a.dit_head_dim;
   cfg.num_layers = a.dit_layers;
   cfg.ffn_dim = a.dit_ffn;
+  cfg.patch_size = {1, a.dit_patch, a.dit_patch};
   cfg.text_dim = text_dim;
   cfg.text_len = a.text_len;
   // Initialised on the CPU from the seed whatever the device, so a CUDA run starts from the same
@@ -372,9 +393,13 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   auto save = [&] {
     write_json(out / "transformer" / "config.json", transformer_config_json(cfg));
     save_module(*dit, weights);
+    if (a.train_text_encoder) save_module(*encoder.model(), out / "text_encoder" / "model.safetensors");
   };
 
   auto parameters = dit->parameters();
+  if (a.train_text_encoder) {
+    for (auto& p : encoder.model()->parameters()) parameters.push_back(p);
+  }
   torch::optim::AdamW opt(parameters, torch::optim::AdamWOptions(a.dit_lr).betas({0.9, 0.99}).weight_decay(0.01));
   int64_t first_step = 0;
   if (a.resume) {
@@ -395,6 +420,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     std::vector<int64_t> index(static_cast<size_t>(B)), timesteps(static_cast<size_t>(B));
     std::vector<float> sigmas(static_cast<size_t>(B));
     std::vector<torch::Tensor> ctx(static_cast<size_t>(B));
+    std::vector<int64_t> caption_row(static_cast<size_t>(B));  // --train-text-encoder: rows of caption_ids
     for (size_t b = 0; b < static_cast<size_t>(B); ++b) {
       index[b] = rng.below(data.size(0));
       // Wan's shifted flow sigma (or SD3's logit-normal); the DiT gets int64(sigma·1000) like the
@@ -403,18 +429,32 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
                                                               : sampling::shift_sigma(rng.uniform(), a.shift);
       sigmas[b] = static_cast<float>(sigma);
       timesteps[b] = static_cast<int64_t>(sigma * sampling::kNumTrainTimesteps);
+      const int64_t T = static_cast<int64_t>(templates.size());
       if (rng.uniform() < a.caption_dropout) {
-        ctx[b] = nulls[static_cast<size_t>(rng.below(static_cast<int64_t>(nulls.size())))];
+        const int64_t k = rng.below(static_cast<int64_t>(nulls.size()));
+        ctx[b] = nulls[static_cast<size_t>(k)];
+        caption_row[b] = static_cast<int64_t>(combos.size()) * T + k;
       } else {
-        ctx[b] = contexts[clip_combo[static_cast<size_t>(index[b])]][rng.below(static_cast<int64_t>(templates.size()))];
+        const int64_t c = clip_combo[static_cast<size_t>(index[b])], t = rng.below(T);
+        ctx[b] = contexts[c][t];
+        caption_row[b] = c * T + t;
       }
+    }
+    torch::Tensor context;  // [B, text_len, text_dim]
+    if (a.train_text_encoder) {
+      // Trimmed to each caption's tokens and zero-padded, as TextEncoder + the pipeline give it.
+      const auto rows = torch::tensor(caption_row, torch::kInt64).to(device);
+      const auto mask = caption_mask.index_select(0, rows);
+      context = encoder.model()->forward(caption_ids.index_select(0, rows), mask) * mask.unsqueeze(-1).to(torch::kFloat);
+    } else {
+      context = torch::stack(ctx).to(device);
     }
     auto x0 = data.index_select(0, torch::tensor(index, torch::kInt64));  // [B, 16, t, h, w]
     auto noise = torch::randn(x0.sizes(), gen, x0.options()).to(device);
     x0 = x0.to(device);
     auto s = torch::tensor(sigmas).view({B, 1, 1, 1, 1}).to(device);
     auto xt = (1 - s) * x0 + s * noise;
-    auto v = dit->forward(xt, torch::tensor(timesteps, torch::kInt64), torch::stack(ctx).to(device));  // [B, 16, t, h, w]
+    auto v = dit->forward(xt, torch::tensor(timesteps, torch::kInt64), context);  // [B, 16, t, h, w]
     auto loss = (v - (noise - x0)).pow(2).mean();
     opt.zero_grad();
     loss.backward();

@@ -26,9 +26,13 @@ struct TrainArgs {
 
   int64_t dit_steps = 3000, dit_batch = 64, dit_clips = 2048;
   int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
+  int64_t dit_patch = 2;  // spatial patch size (Wan: 2); 1 = one token per latent pixel
   double dit_lr = 1e-3, caption_dropout = 0.1;
   std::string sigma_sampling = "logit-normal";  // or "shift" (Wan's)
   double dit_embed_std = 0.0;  // >0: N(0, std) for the time/text embedding MLPs (W21: 0.02); 0: Xavier
+  // Train the small umT5 jointly with the DiT (same optimiser), starting from --base's weights;
+  // false: frozen (contexts encoded once).
+  bool train_text_encoder = false;
 
   // Sampling defaults written into model_index.json ("_t2v_defaults") for `t2v generate`.
   int64_t sample_steps = 20;

@@ -228,7 +228,8 @@ void UMT5EncoderModelImpl::set_compute_dtype(c10::optional<torch::Dtype> dtype) 
 }
 
 torch::Tensor UMT5EncoderModelImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask, UMT5Debug* debug) {
-  torch::NoGradGuard no_grad;
+  // No NoGradGuard here (like the DiT and VAE): loaded parameters do not require grad, so
+  // inference records nothing, and the demo trainer (tools/train_demo) can fine-tune the encoder.
   if (ids.dim() != 2 || mask.sizes() != ids.sizes()) {
     throw InputError("umT5: ids and mask must both be [B, L]; got ids " + c10::str(ids.sizes()) + ", mask " +
                      c10::str(mask.sizes()));

@@ -8,6 +8,7 @@
 #include "t2v/models/layers.h"
 #include "t2v/models/wan/transformer.h"
 #include "t2v/models/wan/vae.h"
+#include "t2v/text/umt5.h"
 
 namespace t2v::wan {
 namespace {
@@ -30,6 +31,17 @@ WanTransformerConfig tiny_dit_config() {
   c.text_dim = 8;
   c.text_len = 6;
   c.freq_dim = 16;
+  return c;
+}
+
+wan::UMT5Config tiny_umt5_config() {
+  wan::UMT5Config c;
+  c.vocab_size = 40;
+  c.d_model = 8;
+  c.d_kv = 4;
+  c.num_heads = 2;
+  c.d_ff = 16;
+  c.num_layers = 2;
   return c;
 }
 
@@ -99,6 +111,41 @@ TEST(DemoAutograd, DiTForwardIsDifferentiable) {
   EXPECT_NEAR(analytic, numeric, 1e-4 + 0.05 * std::abs(numeric));
 }
 
+TEST(DemoAutograd, UMT5ForwardIsDifferentiable) {
+  // train_demo --train-text-encoder: gradients reach every encoder weight through the masked
+  // attention, and padded positions do not influence the real tokens' outputs.
+  text::UMT5EncoderModel model(tiny_umt5_config());
+  require_grad(*model, 3);
+  auto ids = torch::tensor({5, 9, 17, 1, 0, 0, 7, 3, 22, 31, 12, 1}, torch::kInt64).view({2, 6});
+  auto mask = torch::tensor({1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 6});
+  auto out = model->forward(ids, mask);  // [2, 6, 8]
+  ASSERT_TRUE(out.requires_grad());
+  (out * mask.unsqueeze(-1)).pow(2).mean().backward();
+  for (const auto& item : model->named_parameters()) {
+    const auto& g = item.value().grad();
+    ASSERT_TRUE(g.defined()) << item.key();
+    EXPECT_TRUE(torch::isfinite(g).all().item<bool>()) << item.key();
+  }
+  auto p = model->named_parameters()["encoder.block.0.layer.0.SelfAttention.q.weight"];
+  const double analytic = p.grad().view({-1})[7].item<double>();
+  const double eps = 1e-2;
+  auto value = [&](double delta) {
+    torch::NoGradGuard no_grad;
+    p.view({-1})[7].add_(delta);
+    const double v = (model->forward(ids, mask) * mask.unsqueeze(-1)).pow(2).mean().item<double>();
+    p.view({-1})[7].sub_(delta);
+    return v;
+  };
+  const double numeric = (value(eps) - value(-eps)) / (2 * eps);
+  EXPECT_NEAR(analytic, numeric, 1e-4 + 0.05 * std::abs(numeric));
+  // Row 0's first four outputs do not depend on its padding ids.
+  torch::NoGradGuard no_grad;
+  auto ids2 = ids.clone();
+  ids2[0][4] = 30;
+  ids2[0][5] = 2;
+  EXPECT_TRUE(torch::allclose(model->forward(ids2, mask)[0].slice(0, 0, 4), out[0].slice(0, 0, 4).detach(), 1e-5, 1e-6));
+}
+
 TEST(DemoAutograd, InferenceRecordsNoGraph) {
   // Parameters as loaded (requires_grad false): the models' forwards record nothing, so dropping
   // their internal NoGradGuards costs inference nothing.
@@ -111,6 +158,9 @@ TEST(DemoAutograd, InferenceRecordsNoGraph) {
   nn::randomize_parameters(*dit, 2, 0.2);
   auto out = dit->forward(torch::randn({1, 16, 2, 4, 4}), torch::tensor({500}, torch::kInt64), torch::randn({1, 3, 8}));
   EXPECT_FALSE(out.requires_grad());
+  text::UMT5EncoderModel umt5(tiny_umt5_config());
+  nn::randomize_parameters(*umt5, 3, 0.2);
+  EXPECT_FALSE(umt5->forward(torch::tensor({{4, 8, 1}}, torch::kInt64), torch::ones({1, 3}, torch::kInt64)).requires_grad());
 }
 
 }  // namespace
