@@ -76,9 +76,9 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"shift", a.shift},         {"vae_steps", a.vae_steps},     {"vae_batch", a.vae_batch},
           {"vae_lr", a.vae_lr},       {"vae_frames", a.vae_frames}, {"vae_crop", a.vae_crop},   {"vae_base_dim", a.vae_base_dim},
           {"vae_res_blocks", a.vae_res_blocks}, {"vae_latent_noise", a.vae_latent_noise},
-          {"vae_latent_l2", a.vae_latent_l2}, {"vae_object_weight", a.vae_object_weight},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
+          {"vae_latent_l2", a.vae_latent_l2}, {"vae_object_weight", a.vae_object_weight}, {"vae_temporal_weight", a.vae_temporal_weight}, {"vae_finetune", a.vae_finetune},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
           {"dit_lr", a.dit_lr},       {"dit_clips", a.dit_clips},     {"dit_layers", a.dit_layers},
-          {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn}, {"dit_patch", a.dit_patch},
+          {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn}, {"dit_patch", a.dit_patch}, {"dit_stop_at", a.dit_stop_at},
           {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model},
           {"sample_steps", a.sample_steps}, {"sample_guidance", a.sample_guidance},
           {"sample_shift", a.sample_shift}, {"sample_sampler", a.sample_sampler},
@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--vae-latent-l2", a.vae_latent_l2, "Weight of the L2 pull on VAE latents")->capture_default_str();
   app.add_option("--vae-object-weight", a.vae_object_weight, "Extra loss weight of object pixels")->capture_default_str();
+  app.add_option("--vae-temporal-weight", a.vae_temporal_weight,
+                 "Weight of the relative difference of consecutive latent frames in the VAE loss (same content, same code in every latent frame)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_flag("--vae-finetune", a.vae_finetune, "vae: start from the output folder's VAE weights with a fresh optimiser and schedule");
   app.add_option("--vae-base-dim", a.vae_base_dim, "VAE base_dim")->capture_default_str();
   app.add_option("--vae-res-blocks", a.vae_res_blocks, "VAE num_res_blocks")->capture_default_str();
   app.add_option("--dit-steps", a.dit_steps, "DiT optimiser steps")->capture_default_str();
@@ -130,6 +134,9 @@ int main(int argc, char** argv) {
   app.add_option("--dit-layers", a.dit_layers, "DiT blocks")->capture_default_str();
   app.add_option("--dit-heads", a.dit_heads, "DiT attention heads")->capture_default_str();
   app.add_option("--dit-head-dim", a.dit_head_dim, "DiT head dim")->capture_default_str();
+  app.add_option("--dit-stop-at", a.dit_stop_at,
+                 "dit: stop after this step, checkpoint and AdamW state saved (a recipe phase; --resume continues, e.g. with another --dit-steps)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--dit-patch", a.dit_patch, "DiT spatial patch size (Wan: 2; 1: a token per latent pixel, 4x the tokens)")
       ->check(CLI::IsMember({1, 2}))->capture_default_str();
   app.add_option("--dit-ffn", a.dit_ffn, "DiT FFN hidden size")->capture_default_str();

@@ -143,6 +143,10 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
     load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
     first_step = load_state(a, "vae", opt);
     std::cout << "[vae] resuming at step " << first_step << std::endl;
+  } else if (a.vae_finetune) {
+    // Weights of the VAE already in the output folder, a fresh optimiser and schedule.
+    load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
+    std::cout << "[vae] fine-tuning the VAE in " << dir.string() << std::endl;
   }
   log.prune("vae", first_step);
   const wan::VAEDecodeOptions no_clamp{0, 0, /*clamp=*/false};  // clamp_ would cut the gradient
@@ -207,6 +211,13 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
     auto rec = vae->decode_batch(z, no_clamp);  // [B, 3, F, H, W]
     auto diff = rec - video;
     auto loss_t = ((diff.abs() + diff.pow(2)) * w).mean() / w.mean() + a.vae_latent_l2 * mu.pow(2).mean();
+    if (a.vae_temporal_weight > 0) {
+      // Consecutive latent frames alike (relative to the latents' size, so shrinking them does
+      // not pay): the DiT has no absolute position, so the same content must get the same code
+      // in every latent frame -- frame 0 (one video frame) included.
+      const auto step_diff = (mu.slice(2, 1) - mu.slice(2, 0, -1)).pow(2).mean();
+      loss_t = loss_t + a.vae_temporal_weight * step_diff / (mu.pow(2).mean() + 1e-6);
+    }
     loss_t.backward();
     clip_grad_norm(parameters, 1.0);
     opt.step();
@@ -248,9 +259,19 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
   const auto held = demo::held_out_combinations();
   double l1 = 0;
   int colour_ok = 0, direction_ok = 0;
+  torch::Tensor frame_mean, frame_rms, next_cos;  // [t] / [t-1]: sums over the clips
   for (size_t i = 0; i < held.size(); ++i) {
     const auto clip = demo::sample_clip({held[i]}, stream_seed(a.seed, 4), i, a.world);
-    const auto rec = vae->decode(vae->encode(clip.video));  // [3, F, H, W]
+    const auto z = vae->encode(clip.video);  // [16, t, h, w], normalised as the DiT sees it
+    const auto rec = vae->decode(z);           // [3, F, H, W]
+    // Per latent frame: frame 0 encodes one video frame, the others four (causal VAE); the DiT
+    // has no absolute position, so frame 0's code had better look like the others'.
+    const auto zf = z.transpose(0, 1).reshape({z.size(1), -1});  // [t, 16·h·w]
+    frame_mean = frame_mean.defined() ? frame_mean + zf.mean(1) : zf.mean(1);
+    frame_rms = frame_rms.defined() ? frame_rms + zf.pow(2).mean(1) : zf.pow(2).mean(1);
+    const auto unit = zf / zf.norm(2, 1, true);
+    const auto cos = (unit.slice(0, 0, -1) * unit.slice(0, 1)).sum(1);  // [t-1]: frame k vs k+1
+    next_cos = next_cos.defined() ? next_cos + cos : cos;
     l1 += (rec - clip.video).abs().mean().item<double>() / static_cast<double>(held.size());
     if (const char* dump = std::getenv("T2V_DEMO_DUMP"); dump && i < 6) {
       // Inspection aid: first / middle / last frame, original above reconstruction, 4x nearest.
@@ -275,6 +296,13 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
     direction_ok += verdict.direction;
   }
   const double n = static_cast<double>(held.size());
+  std::cout << "[vae] normalised latents per latent frame (mean / rms over channels, positions, clips):";
+  for (int64_t t = 0; t < frame_mean.size(0); ++t) {
+    std::cout << " " << t << ": " << frame_mean[t].item<double>() / n << " / " << std::sqrt(frame_rms[t].item<double>() / n);
+  }
+  std::cout << "; cosine of frame k and k+1:";
+  for (int64_t t = 0; t < next_cos.size(0); ++t) std::cout << " " << next_cos[t].item<double>() / n;
+  std::cout << std::endl;
   std::cout << "[vae] held-out reconstructions (" << held.size() << " clips): L1 " << l1
             << " (pixel range 2), colour " << colour_ok << "/" << held.size() << ", direction " << direction_ok << "/"
             << held.size() << std::endl;
@@ -466,6 +494,15 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     if (save_period || evaluate) save();
     if (save_period) save_state(a, "dit", opt, step + 1);
     if (evaluate) evaluate_dit(a);
+    if (a.dit_stop_at > 0 && step + 1 == a.dit_stop_at && step + 1 < a.dit_steps) {
+      // A phase boundary of a recipe (scripts/train_demo.sh): --resume continues from here.
+      save();
+      save_state(a, "dit", opt, step + 1);
+      std::cout << "[dit] stopped after step " << step + 1 << " (--dit-stop-at); --resume continues" << std::endl;
+      auto partial = curve.json();
+      partial["stopped_at"] = step + 1;
+      return partial;
+    }
   }
   save();
   auto result = curve.json();

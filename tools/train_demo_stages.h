@@ -22,10 +22,13 @@ struct TrainArgs {
   int64_t vae_steps = 2500, vae_batch = 4, vae_frames = 9, vae_base_dim = 12, vae_res_blocks = 1;
   int64_t vae_crop = 32;  // train on random square crops of this size (0: whole frames)
   double vae_lr = 1e-3, vae_latent_noise = 0.0, vae_latent_l2 = 0.0, vae_object_weight = 2.0;
+  double vae_temporal_weight = 0.0;  // weight of the consecutive-latent-frame difference (relative)
+  bool vae_finetune = false;         // start from the output folder's VAE weights, fresh optimiser
   double vae_min_travel = 0.4;  // the VAE's clips: paths anywhere in the frame (world.min_travel: the DiT's)
 
   int64_t dit_steps = 3000, dit_batch = 64, dit_clips = 2048;
   int64_t dit_layers = 4, dit_heads = 4, dit_head_dim = 32, dit_ffn = 512;
+  int64_t dit_stop_at = 0;  // >0: stop after this step (state saved), to --resume with other settings
   int64_t dit_patch = 2;  // spatial patch size (Wan: 2); 1 = one token per latent pixel
   double dit_lr = 1e-3, caption_dropout = 0.1;
   std::string sigma_sampling = "logit-normal";  // or "shift" (Wan's)
