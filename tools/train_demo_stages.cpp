@@ -124,6 +124,8 @@ wan::WanVAE load_demo_vae(const fs::path& dir, const torch::Device& device = tor
 
 nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   const fs::path dir = fs::path(a.output) / "vae";
+  // A fine-tuning phase logs and checkpoints under its own name (the earlier phases' loss rows stay).
+  const std::string stage = a.vae_finetune ? "vae-finetune" : "vae";
   const auto combos = demo::train_combinations();
   demo::WorldOptions clip_options = a.vae_world();
   clip_options.frames = a.vae_frames;
@@ -141,14 +143,14 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   int64_t first_step = 0;
   if (a.resume) {
     load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
-    first_step = load_state(a, "vae", opt);
+    first_step = load_state(a, stage, opt);
     std::cout << "[vae] resuming at step " << first_step << std::endl;
   } else if (a.vae_finetune) {
     // Weights of the VAE already in the output folder, a fresh optimiser and schedule.
     load_module(*vae, dir / "diffusion_pytorch_model.safetensors");
     std::cout << "[vae] fine-tuning the VAE in " << dir.string() << std::endl;
   }
-  log.prune("vae", first_step);
+  log.prune(stage, first_step);
   const wan::VAEDecodeOptions no_clamp{0, 0, /*clamp=*/false};  // clamp_ would cut the gradient
   auto save = [&](const wan::WanVAEConfig& cfg) {
     write_json(dir / "config.json", vae_config_json(cfg));
@@ -221,9 +223,9 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
     loss_t.backward();
     clip_grad_norm(parameters, 1.0);
     opt.step();
-    if (record_step(a, "vae", step, a.vae_steps, loss_t.item<double>(), lr, seconds_since(t0), curve, log)) {
+    if (record_step(a, stage, step, a.vae_steps, loss_t.item<double>(), lr, seconds_since(t0), curve, log)) {
       save(demo_vae_config(a));
-      save_state(a, "vae", opt, step + 1);
+      save_state(a, stage, opt, step + 1);
     }
   }
 
