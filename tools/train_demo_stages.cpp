@@ -261,7 +261,7 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
   const auto held = demo::held_out_combinations();
   double l1 = 0;
   int colour_ok = 0, direction_ok = 0;
-  torch::Tensor frame_mean, frame_rms, next_cos;  // [t] / [t-1]: sums over the clips
+  std::vector<torch::Tensor> frame_mean, frame_ms, next_cos;  // per clip: [t], [t], [t-1]
   for (size_t i = 0; i < held.size(); ++i) {
     const auto clip = demo::sample_clip({held[i]}, stream_seed(a.seed, 4), i, a.world);
     const auto z = vae->encode(clip.video);  // [16, t, h, w], normalised as the DiT sees it
@@ -269,11 +269,10 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
     // Per latent frame: frame 0 encodes one video frame, the others four (causal VAE); the DiT
     // has no absolute position, so frame 0's code had better look like the others'.
     const auto zf = z.transpose(0, 1).reshape({z.size(1), -1});  // [t, 16·h·w]
-    frame_mean = frame_mean.defined() ? frame_mean + zf.mean(1) : zf.mean(1);
-    frame_rms = frame_rms.defined() ? frame_rms + zf.pow(2).mean(1) : zf.pow(2).mean(1);
+    frame_mean.push_back(zf.mean(1));
+    frame_ms.push_back(zf.pow(2).mean(1));
     const auto unit = zf / zf.norm(2, 1, true);
-    const auto cos = (unit.slice(0, 0, -1) * unit.slice(0, 1)).sum(1);  // [t-1]: frame k vs k+1
-    next_cos = next_cos.defined() ? next_cos + cos : cos;
+    next_cos.push_back((unit.slice(0, 0, -1) * unit.slice(0, 1)).sum(1));  // [t-1]: frame k vs k+1
     l1 += (rec - clip.video).abs().mean().item<double>() / static_cast<double>(held.size());
     if (const char* dump = std::getenv("T2V_DEMO_DUMP"); dump && i < 6) {
       // Inspection aid: first / middle / last frame, original above reconstruction, 4x nearest.
@@ -298,12 +297,14 @@ nlohmann::json evaluate_vae(const TrainArgs& a) {
     direction_ok += verdict.direction;
   }
   const double n = static_cast<double>(held.size());
+  const auto mean_t = torch::stack(frame_mean).mean(0), rms_t = torch::stack(frame_ms).mean(0).sqrt();
+  const auto cos_t = torch::stack(next_cos).mean(0);
   std::cout << "[vae] normalised latents per latent frame (mean / rms over channels, positions, clips):";
-  for (int64_t t = 0; t < frame_mean.size(0); ++t) {
-    std::cout << " " << t << ": " << frame_mean[t].item<double>() / n << " / " << std::sqrt(frame_rms[t].item<double>() / n);
+  for (int64_t t = 0; t < mean_t.size(0); ++t) {
+    std::cout << " " << t << ": " << mean_t[t].item<double>() << " / " << rms_t[t].item<double>();
   }
   std::cout << "; cosine of frame k and k+1:";
-  for (int64_t t = 0; t < next_cos.size(0); ++t) std::cout << " " << next_cos[t].item<double>() / n;
+  for (int64_t t = 0; t < cos_t.size(0); ++t) std::cout << " " << cos_t[t].item<double>();
   std::cout << std::endl;
   std::cout << "[vae] held-out reconstructions (" << held.size() << " clips): L1 " << l1
             << " (pixel range 2), colour " << colour_ok << "/" << held.size() << ", direction " << direction_ok << "/"
@@ -330,47 +331,44 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   src.tokenizer_file = out / "tokenizer" / "spiece.model";
   src.text_len = a.text_len;
   text::TextEncoderOptions encoder_options;
-  if (a.train_text_encoder) encoder_options.device = torch::Device(a.device);
+  if (a.train_text_encoder) encoder_options.device = device;
   text::TextEncoder encoder(src, encoder_options);
   const int64_t text_dim = encoder.d_model();
 
-  // Contexts of every (training combination, template): [C, T, text_len, text_dim], zero-padded.
-  auto contexts = torch::zeros({static_cast<int64_t>(combos.size()), static_cast<int64_t>(templates.size()), a.text_len, text_dim});
-  int64_t longest = 0;
-  for (size_t c = 0; c < combos.size(); ++c) {
-    for (size_t t = 0; t < templates.size(); ++t) {
-      const auto ctx = encoder.encode({demo::caption(combos[c], t)})[0];  // [L, d]
-      longest = std::max(longest, ctx.size(0));
-      contexts[static_cast<int64_t>(c)][static_cast<int64_t>(t)].narrow(0, 0, ctx.size(0)).copy_(ctx);
-    }
+  // Every caption the DiT trains with, a row each: (training combination c, template t) at row
+  // c·T + t, then the null captions of caption dropout (the empty prompt, Wan's default negative
+  // prompt). Token ids / masks [rows, text_len], right-padded, mask 1 on tokens + </s>.
+  const int64_t T = static_cast<int64_t>(templates.size());
+  const int64_t captioned = static_cast<int64_t>(combos.size()) * T;
+  std::vector<std::string> captions;
+  for (const auto& spec : combos) {
+    for (int64_t t = 0; t < T; ++t) captions.push_back(demo::caption(spec, static_cast<size_t>(t)));
   }
+  captions.push_back("");
+  captions.push_back(pipeline::kWanDefaultNegativePrompt);
+  const int64_t null_count = static_cast<int64_t>(captions.size()) - captioned;
+  const auto tokens = encoder.tokenizer()(captions);
+  const int64_t longest = tokens.mask.slice(0, 0, captioned).sum(1).max().item<int64_t>();
   if (longest >= a.text_len) {
     throw UsageError("captions need up to " + std::to_string(longest) + " tokens; raise --text-len above that");
   }
-  // Null contexts for caption dropout: the empty prompt and Wan's default negative prompt.
-  std::vector<torch::Tensor> nulls;
-  for (const std::string& p : {std::string(), std::string(pipeline::kWanDefaultNegativePrompt)}) {
-    nulls.push_back(text::TextEncoder::pad_context(encoder.encode({p})[0], a.text_len));
-  }
-  // A trained encoder re-encodes each step's captions: token ids of every (combination, template)
-  // at row c·T + t, then the null captions ([rows, text_len], right-padded, mask 1 on tokens + </s>).
-  torch::Tensor caption_ids, caption_mask;
+  // Frozen encoder: every row's context encoded once, [rows, text_len, text_dim], zero-padded as
+  // the pipeline pads it. Trained encoder: each step re-encodes its rows from the token ids.
+  torch::Tensor frozen_contexts, caption_ids, caption_mask;
   if (a.train_text_encoder) {
-    std::vector<std::string> all;
-    for (size_t c = 0; c < combos.size(); ++c) {
-      for (size_t t = 0; t < templates.size(); ++t) all.push_back(demo::caption(combos[c], t));
-    }
-    all.push_back("");
-    all.push_back(pipeline::kWanDefaultNegativePrompt);
-    const auto tok = encoder.tokenizer()(all);
-    caption_ids = tok.ids.to(device);
-    caption_mask = tok.mask.to(device);
+    caption_ids = tokens.ids.to(device);
+    caption_mask = tokens.mask.to(device);
     encoder.model()->train();
     for (auto& p : encoder.model()->parameters()) p.set_requires_grad(true);
   } else {
+    std::vector<torch::Tensor> rows;
+    for (const auto& caption : captions) {
+      rows.push_back(text::TextEncoder::pad_context(encoder.encode({caption})[0], a.text_len));
+    }
+    frozen_contexts = torch::stack(rows);
     encoder.release();
   }
-  std::cout << "[dit] " << combos.size() * templates.size() << " caption contexts, longest " << longest << " tokens"
+  std::cout << "[dit] " << captioned << " caption contexts, longest " << longest << " tokens"
             << (a.train_text_encoder ? ", text encoder trained" : ", text encoder frozen") << std::endl;
 
   // The latent dataset: clips rendered and encoded once by the frozen VAE.
@@ -449,8 +447,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     set_lr(opt, lr);
     std::vector<int64_t> index(static_cast<size_t>(B)), timesteps(static_cast<size_t>(B));
     std::vector<float> sigmas(static_cast<size_t>(B));
-    std::vector<torch::Tensor> ctx(static_cast<size_t>(B));
-    std::vector<int64_t> caption_row(static_cast<size_t>(B));  // --train-text-encoder: rows of caption_ids
+    std::vector<int64_t> caption_row(static_cast<size_t>(B));  // rows of the caption table
     for (size_t b = 0; b < static_cast<size_t>(B); ++b) {
       index[b] = rng.below(data.size(0));
       // Wan's shifted flow sigma (or SD3's logit-normal); the DiT gets int64(sigma·1000) like the
@@ -459,25 +456,19 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
                                                               : sampling::shift_sigma(rng.uniform(), a.shift);
       sigmas[b] = static_cast<float>(sigma);
       timesteps[b] = static_cast<int64_t>(sigma * sampling::kNumTrainTimesteps);
-      const int64_t T = static_cast<int64_t>(templates.size());
-      if (rng.uniform() < a.caption_dropout) {
-        const int64_t k = rng.below(static_cast<int64_t>(nulls.size()));
-        ctx[b] = nulls[static_cast<size_t>(k)];
-        caption_row[b] = static_cast<int64_t>(combos.size()) * T + k;
-      } else {
-        const int64_t c = clip_combo[static_cast<size_t>(index[b])], t = rng.below(T);
-        ctx[b] = contexts[c][t];
-        caption_row[b] = c * T + t;
-      }
+      caption_row[b] = rng.uniform() < a.caption_dropout
+                           ? captioned + rng.below(null_count)
+                           : clip_combo[static_cast<size_t>(index[b])] * T + rng.below(T);
     }
+    const auto rows = torch::tensor(caption_row, torch::kInt64);
     torch::Tensor context;  // [B, text_len, text_dim]
     if (a.train_text_encoder) {
       // Trimmed to each caption's tokens and zero-padded, as TextEncoder + the pipeline give it.
-      const auto rows = torch::tensor(caption_row, torch::kInt64).to(device);
-      const auto mask = caption_mask.index_select(0, rows);
-      context = encoder.model()->forward(caption_ids.index_select(0, rows), mask) * mask.unsqueeze(-1).to(torch::kFloat);
+      const auto mask = caption_mask.index_select(0, rows.to(device));
+      context = encoder.model()->forward(caption_ids.index_select(0, rows.to(device)), mask) *
+                mask.unsqueeze(-1).to(torch::kFloat);
     } else {
-      context = torch::stack(ctx).to(device);
+      context = frozen_contexts.index_select(0, rows).to(device);
     }
     auto x0 = data.index_select(0, torch::tensor(index, torch::kInt64));  // [B, 16, t, h, w]
     auto noise = torch::randn(x0.sizes(), gen, x0.options()).to(device);
@@ -493,13 +484,12 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     const bool save_period = record_step(a, "dit", step, a.dit_steps, loss.item<double>(), lr, seconds_since(t0), curve, log);
     // eval-dit reads the saved folder; the last step's evaluation comes after the loop.
     const bool evaluate = a.eval_every > 0 && (step + 1) % a.eval_every == 0 && step + 1 < a.dit_steps;
-    if (save_period || evaluate) save();
-    if (save_period) save_state(a, "dit", opt, step + 1);
+    // --dit-stop-at: a phase boundary of a recipe; --resume continues from here.
+    const bool stop = a.dit_stop_at > 0 && step + 1 == a.dit_stop_at && step + 1 < a.dit_steps;
+    if (save_period || evaluate || stop) save();
+    if (save_period || stop) save_state(a, "dit", opt, step + 1);
     if (evaluate) evaluate_dit(a);
-    if (a.dit_stop_at > 0 && step + 1 == a.dit_stop_at && step + 1 < a.dit_steps) {
-      // A phase boundary of a recipe (scripts/train_demo.sh): --resume continues from here.
-      save();
-      save_state(a, "dit", opt, step + 1);
+    if (stop) {
       std::cout << "[dit] stopped after step " << step + 1 << " (--dit-stop-at); --resume continues" << std::endl;
       auto partial = curve.json();
       partial["stopped_at"] = step + 1;
