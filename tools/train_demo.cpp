@@ -76,7 +76,7 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"shift", a.shift},         {"vae_steps", a.vae_steps},     {"vae_batch", a.vae_batch},
           {"vae_lr", a.vae_lr},       {"vae_frames", a.vae_frames}, {"vae_crop", a.vae_crop},   {"vae_base_dim", a.vae_base_dim},
           {"vae_res_blocks", a.vae_res_blocks}, {"vae_latent_noise", a.vae_latent_noise},
-          {"vae_latent_l2", a.vae_latent_l2}, {"vae_object_weight", a.vae_object_weight}, {"vae_temporal_weight", a.vae_temporal_weight}, {"vae_finetune", a.vae_finetune},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
+          {"vae_latent_l2", a.vae_latent_l2}, {"vae_object_weight", a.vae_object_weight}, {"vae_temporal_weight", a.vae_temporal_weight}, {"vae_static_weight", a.vae_static_weight}, {"vae_stop_at", a.vae_stop_at}, {"vae_finetune", a.vae_finetune},   {"dit_steps", a.dit_steps},     {"dit_batch", a.dit_batch},
           {"dit_lr", a.dit_lr},       {"dit_clips", a.dit_clips},     {"dit_layers", a.dit_layers},
           {"dit_heads", a.dit_heads}, {"dit_head_dim", a.dit_head_dim}, {"dit_ffn", a.dit_ffn}, {"dit_patch", a.dit_patch}, {"dit_stop_at", a.dit_stop_at},
           {"caption_dropout", a.caption_dropout}, {"base_model", a.base_model},
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", a.seed, "Seed of initialisation, data and noise")->capture_default_str();
   app.add_option("--threads", a.threads, "torch intra-op threads")->capture_default_str();
-  app.add_option("--device", a.device, "Device of the DiT stage and eval-dit (cpu, cuda; the VAE stage runs on the CPU)")
+  app.add_option("--device", a.device, "Device of the VAE and DiT stages and eval-dit (cpu, cuda; eval-vae runs on the CPU)")
       ->capture_default_str();
   app.add_option("--size", size, "Clip size WxH (multiples of 16)")->capture_default_str();
   app.add_option("--frames", a.world.frames, "Frames per clip for the DiT (1 + 4k)")->capture_default_str();
@@ -123,6 +123,12 @@ int main(int argc, char** argv) {
   app.add_option("--vae-object-weight", a.vae_object_weight, "Extra loss weight of object pixels")->capture_default_str();
   app.add_option("--vae-temporal-weight", a.vae_temporal_weight,
                  "Weight of the relative difference of consecutive latent frames in the VAE loss (same content, same code in every latent frame)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--vae-static-weight", a.vae_static_weight,
+                 "Weight of the relative spread of the latent frames of still clips (one frame repeated) in the VAE loss: latent frame 0 (one video frame) coded like the later ones (four each)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--vae-stop-at", a.vae_stop_at,
+                 "vae: end the phase after this step -- latent statistics and held-out scores as at the end, the learning rate still that of the --vae-steps schedule")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_flag("--vae-finetune", a.vae_finetune, "vae: start from the output folder's VAE weights with a fresh optimiser and schedule");
   app.add_option("--vae-base-dim", a.vae_base_dim, "VAE base_dim")->capture_default_str();

@@ -62,7 +62,7 @@ int64_t load_state(const TrainArgs& a, const std::string& stage, torch::optim::O
     throw InputError("--resume: no saved " + stage + " state in " + state_dir(a).string() +
                      " (it is written every --save-every steps)");
   }
-  torch::load(opt, pt.string());
+  torch::load(opt, pt.string(), torch::Device(a.device));  // a state saved on another device loads too
   return io::json_get<int64_t>(io::read_json_file(js), "next_step", 0, js.string());
 }
 
@@ -130,9 +130,16 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   demo::WorldOptions clip_options = a.vae_world();
   clip_options.frames = a.vae_frames;
 
-  torch::manual_seed(stream_seed(a.seed, 1));  // initialisation
+  const torch::Device device(a.device);
+  torch::manual_seed(stream_seed(a.seed, 1));  // initialisation, on the CPU whatever the device
   auto vae = wan::make_wan_vae(demo_vae_config(a), torch::kCPU);
   init_for_training(*vae);
+  if (!device.is_cpu()) {
+    auto moved = wan::make_wan_vae(demo_vae_config(a), device);
+    copy_parameters(*vae, *moved);
+    for (auto& p : moved->parameters()) p.requires_grad_(true);
+    vae = moved;
+  }
   const int64_t params = parameter_count(*vae);
   std::cout << "[vae] base_dim " << a.vae_base_dim << ", res blocks " << a.vae_res_blocks << ", "
             << params / 1e6 << " M parameters, " << a.vae_steps << " steps x " << a.vae_batch << " clips of "
@@ -190,7 +197,10 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
     return torch::stack(w);
   };
   vae->train();
-  for (int64_t step = first_step; step < a.vae_steps; ++step) {
+  // --vae-stop-at: the phase ends early (state saved, then the latent statistics) while the learning
+  // rate keeps following the --vae-steps schedule -- how the committed VAE's last phase ended.
+  const int64_t last_step = a.vae_stop_at > 0 ? std::min(a.vae_stop_at, a.vae_steps) : a.vae_steps;
+  for (int64_t step = first_step; step < last_step; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     crop_rng = demo::Rng(stream_seed(stream_seed(a.seed, 8), static_cast<uint64_t>(step)));
     auto gen = step_generator(stream_seed(a.seed, 9), step);
@@ -206,10 +216,10 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
       clips.push_back(crop(clip));
       backgrounds.push_back(clip.spec.background);
     }
-    const auto video = torch::stack(clips);  // [B, 3, F, H, W]
-    const auto w = weights(video, backgrounds);
+    const auto video = torch::stack(clips).to(device);  // [B, 3, F, H, W]
+    const auto w = weights(video.cpu(), backgrounds).to(device);
     auto mu = vae->encode_batch(video);      // [B, 16, t, h, w]
-    auto z = mu + a.vae_latent_noise * torch::randn(mu.sizes(), gen, mu.options());
+    auto z = mu + a.vae_latent_noise * torch::randn(mu.sizes(), gen, mu.options().device(torch::kCPU)).to(device);
     auto rec = vae->decode_batch(z, no_clamp);  // [B, 3, F, H, W]
     auto diff = rec - video;
     auto loss_t = ((diff.abs() + diff.pow(2)) * w).mean() / w.mean() + a.vae_latent_l2 * mu.pow(2).mean();
@@ -220,10 +230,23 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
       const auto step_diff = (mu.slice(2, 1) - mu.slice(2, 0, -1)).pow(2).mean();
       loss_t = loss_t + a.vae_temporal_weight * step_diff / (mu.pow(2).mean() + 1e-6);
     }
+    if (a.vae_static_weight > 0) {
+      // Still clips (one random frame of each clip, repeated): every latent frame must get the
+      // same code, frame 0 (one video frame) as the later ones (four each). Relative to the
+      // latents' per-channel-centred size, as the DiT sees them after normalisation, so neither
+      // shrinking nor offsetting the latents pays.
+      const int64_t f = crop_rng.below(video.size(2));
+      const auto still = video.narrow(2, f, 1).expand_as(video).contiguous();  // [B, 3, F, h, w]
+      const auto ms = vae->encode_batch(still);                                // [B, 16, t, h, w]
+      const auto spread = (ms - ms.mean(2, true)).pow(2).mean();
+      const auto scale = (ms - ms.mean({0, 2, 3, 4}, true)).pow(2).mean();
+      loss_t = loss_t + a.vae_static_weight * spread / (scale + 1e-6);
+    }
     loss_t.backward();
     clip_grad_norm(parameters, 1.0);
     opt.step();
-    if (record_step(a, stage, step, a.vae_steps, loss_t.item<double>(), lr, seconds_since(t0), curve, log)) {
+    const bool stop = step + 1 == last_step && last_step < a.vae_steps;
+    if (record_step(a, stage, step, a.vae_steps, loss_t.item<double>(), lr, seconds_since(t0), curve, log) || stop) {
       save(demo_vae_config(a));
       save_state(a, stage, opt, step + 1);
     }
@@ -236,7 +259,7 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   std::vector<torch::Tensor> latents;
   const auto stats_world = a.vae_world();
   for (uint64_t i = 0; i < 64; ++i) {
-    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, stats_world).video));
+    latents.push_back(vae->encode(demo::sample_clip(combos, stream_seed(a.seed, 3), i, stats_world).video.to(device)).cpu());
   }
   auto all = torch::stack(latents).transpose(0, 1).reshape({16, -1});  // [16, N·t·h·w]
   auto cfg = demo_vae_config(a);

@@ -14,7 +14,7 @@ struct TrainArgs {
   std::string base_model = "tests/data/golden/wan21-tiny";
   uint64_t seed = 2026;
   int threads = 1;
-  std::string device = "cpu";  // the DiT stage and eval-dit may run on "cuda"
+  std::string device = "cpu";  // the training stages and eval-dit may run on "cuda"
   demo::WorldOptions world;  // the DiT's clips (default 64x64x17)
   int64_t text_len = 32;
   double shift = 5.0;  // `t2v generate` defaults to 5.0
@@ -23,6 +23,8 @@ struct TrainArgs {
   int64_t vae_crop = 32;  // train on random square crops of this size (0: whole frames)
   double vae_lr = 1e-3, vae_latent_noise = 0.0, vae_latent_l2 = 0.0, vae_object_weight = 2.0;
   double vae_temporal_weight = 0.0;  // weight of the consecutive-latent-frame difference (relative)
+  double vae_static_weight = 0.0;    // weight of the latent-frame spread of still clips (relative)
+  int64_t vae_stop_at = 0;           // >0: end the phase after this step (statistics, eval; state saved)
   bool vae_finetune = false;         // start from the output folder's VAE weights, fresh optimiser
   double vae_min_travel = 0.4;  // the VAE's clips: paths anywhere in the frame (world.min_travel: the DiT's)
 
