@@ -76,7 +76,12 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
   std::cout << "[eval] " << a.output << ": " << n << " clips (steps " << a.sample_steps << ", guidance "
             << a.sample_guidance << ", shift " << a.sampling_shift() << ", "
             << a.sample_sampler << ", " << a.eval_set << " set): colour " << colour_ok << "/" << n << " (" << 100 * colour_ok / total
-            << "%), direction " << direction_ok << "/" << n << " (" << 100 * direction_ok / total << "%)" << std::endl;
+            << "%), direction " << direction_ok << "/" << n << " (" << 100 * direction_ok / total << "%)";
+  if (a.eval_seeds > 1) {  // per seed set (1000+i, 1100+i, ...): how much of a spread is noise
+    std::cout << "; per seed set colour / direction:";
+    for (size_t s = 0; s < colour_by_seed.size(); ++s) std::cout << " " << colour_by_seed[s] << "/" << direction_by_seed[s];
+  }
+  std::cout << std::endl;
   return {{"clips", n},
           {"colour_accuracy", colour_ok / total},
           {"direction_accuracy", direction_ok / total},
