@@ -4,12 +4,12 @@
 // decoded back and analyse_clip measures the dominant colour of the moving object and the
 // direction of its centroid's motion.
 //
-// Goal (issue 7): >= 80% colour and >= 80% direction over >= 20 held-out prompts. The committed
-// model does not reach it yet (measured with seeds 1000..1029 on LibTorch 1.13 CPU: colour 19/30,
-// direction 8/30; 60 clips with two seeds each: 42/60 and 13/60; its VAE alone reconstructs all 30
-// correctly, the DiT's samples are not temporally coherent). The floors below are what it holds
-// with margin on other BLAS/thread counts: colour well above chance (1/5); direction only guards
-// against a collapse (no object, no motion) until a better DiT is trained -- raise both then.
+// Goal (issue 7): >= 80% colour and >= 80% direction over >= 20 held-out prompts. Measured on the
+// committed model (LibTorch 1.13 CPU, 2 threads, its defaults: 20 UniPC steps, guidance 5, shift 5):
+// seeds 1000..1029 (this test) colour 30/30, direction 26/30; three seeds per prompt (eval-dit
+// --eval-seeds 3, 90 clips) colour 89/90, direction 68/90 (26, 24 and 18 per seed set). The floors
+// below are what it holds with margin on other BLAS builds and thread counts: a sample's path
+// depends on its seed and on the last bits of the numerics.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -26,8 +26,8 @@ using namespace t2v::demo;
 
 namespace {
 
-constexpr double kColourFloor = 0.50;
-constexpr double kDirectionFloor = 0.15;
+constexpr double kColourFloor = 0.85;
+constexpr double kDirectionFloor = 0.60;
 
 TEST(DemoSemantic, HeldOutPromptsGiveTheAskedColourAndDirection) {
   const fs::path dir = fs::temp_directory_path() / ("t2v_demo_semantic_" + std::to_string(::getpid()));
