@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
                "dit: fine-tune the small umT5 together with the DiT (from --base's weights; with --resume, from the output folder's)");
   app.add_option("--caption-dropout", a.caption_dropout, "Share of DiT samples with a null caption")
       ->capture_default_str();
-  app.add_option("--sample-steps", a.sample_steps, "Default denoising steps recorded in model_index.json")
+  app.add_option("--sample-steps", a.sample_steps, "Default denoising steps recorded in model_index.json (eval stages: the folder's unless given; likewise the other --sample-* options)")
       ->capture_default_str();
   app.add_option("--sample-guidance", a.sample_guidance, "Default guidance recorded in model_index.json")
       ->capture_default_str();
@@ -187,7 +187,16 @@ int main(int argc, char** argv) {
     torch::set_num_threads(a.threads);
     spdlog::set_level(spdlog::level::warn);  // the library's load lines would interleave with the log
     fs::create_directories(a.output);
-    if (stage.rfind("eval-", 0) != 0) write_static_components(a);
+    if (stage.rfind("eval-", 0) != 0) {
+      write_static_components(a);
+    } else if (const fs::path index = fs::path(a.output) / "model_index.json"; fs::exists(index)) {
+      // A folder is scored with its own sampling defaults (those `t2v generate` uses), unless told otherwise.
+      const auto d = io::read_json_file(index).value("_t2v_defaults", nlohmann::json::object());
+      if (!app.count("--sample-steps") && d.contains("steps")) a.sample_steps = d["steps"].get<int64_t>();
+      if (!app.count("--sample-guidance") && d.contains("guidance")) a.sample_guidance = d["guidance"].get<double>();
+      if (!app.count("--sample-shift") && d.contains("shift")) a.sample_shift = d["shift"].get<double>();
+      if (!app.count("--sample-sampler") && d.contains("sampler")) a.sample_sampler = d["sampler"].get<std::string>();
+    }
     auto info = args_json(a);
     LossLog log(fs::path(a.output) / "train_log.csv");
     std::cout << "train_demo: output " << a.output << ", seed " << a.seed << ", " << a.threads << " thread(s), "

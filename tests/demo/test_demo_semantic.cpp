@@ -8,8 +8,8 @@
 // committed model (LibTorch 1.13 CPU, 2 threads, its defaults: 20 UniPC steps, guidance 5, shift 5):
 // seeds 1000..1029 (this test) colour 30/30, direction 26/30; three seeds per prompt (eval-dit
 // --eval-seeds 3, 90 clips) colour 89/90, direction 68/90 (26, 24 and 18 per seed set). The floors
-// below are what it holds with margin on other BLAS builds and thread counts: a sample's path
-// depends on its seed and on the last bits of the numerics.
+// below are what it holds with margin on other BLAS builds and thread counts, where a sample's path
+// can differ as much as with another seed (direction ~76% +- 2.3 clips of 30, worst set seen 18/30).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -27,7 +27,7 @@ using namespace t2v::demo;
 namespace {
 
 constexpr double kColourFloor = 0.85;
-constexpr double kDirectionFloor = 0.60;
+constexpr double kDirectionFloor = 0.50;
 
 TEST(DemoSemantic, HeldOutPromptsGiveTheAskedColourAndDirection) {
   const fs::path dir = fs::temp_directory_path() / ("t2v_demo_semantic_" + std::to_string(::getpid()));
