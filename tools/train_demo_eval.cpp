@@ -64,6 +64,12 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
       const auto verdict = demo::judge_clip(io::read_video(g.output).frames, held[i]);
       c_seed += verdict.colour;
       d_seed += verdict.direction;
+      if (!verdict.colour || !verdict.direction) {  // what went wrong, for a look at the clip itself
+        const auto& an = verdict.analysis;
+        std::cout << "[eval] seed " << g.seed << " \"" << prompts[i] << "\": colour " << (an.colour.empty() ? "-" : an.colour)
+                  << (verdict.colour ? "" : " (WRONG)") << ", direction " << (an.direction.empty() ? "-" : an.direction)
+                  << (verdict.direction ? "" : " (WRONG)") << std::endl;
+      }
       ++n;
     }
     colour_by_seed.push_back(c_seed);
