@@ -30,6 +30,7 @@
 #include "t2v/demo/world.h"
 #include "t2v/error.h"
 #include "t2v/io/json_file.h"
+#include "t2v/models/wan/model_source.h"
 #include "train_demo_common.h"
 #include "train_demo_stages.h"
 
@@ -191,11 +192,12 @@ int main(int argc, char** argv) {
       write_static_components(a);
     } else if (const fs::path index = fs::path(a.output) / "model_index.json"; fs::exists(index)) {
       // A folder is scored with its own sampling defaults (those `t2v generate` uses), unless told otherwise.
-      const auto d = io::read_json_file(index).value("_t2v_defaults", nlohmann::json::object());
-      if (!app.count("--sample-steps") && d.contains("steps")) a.sample_steps = d["steps"].get<int64_t>();
-      if (!app.count("--sample-guidance") && d.contains("guidance")) a.sample_guidance = d["guidance"].get<double>();
-      if (!app.count("--sample-shift") && d.contains("shift")) a.sample_shift = d["shift"].get<double>();
-      if (!app.count("--sample-sampler") && d.contains("sampler")) a.sample_sampler = d["sampler"].get<std::string>();
+      const auto j = io::read_json_file(index);
+      const auto d = wan::parse_generation_defaults(j.value("_t2v_defaults", nlohmann::json::object()), index.string());
+      if (!app.count("--sample-steps") && d.steps) a.sample_steps = *d.steps;
+      if (!app.count("--sample-guidance") && d.guidance) a.sample_guidance = *d.guidance;
+      if (!app.count("--sample-shift") && d.shift) a.sample_shift = *d.shift;
+      if (!app.count("--sample-sampler") && d.sampler) a.sample_sampler = *d.sampler;
     }
     auto info = args_json(a);
     LossLog log(fs::path(a.output) / "train_log.csv");

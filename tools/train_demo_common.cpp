@@ -93,6 +93,7 @@ void copy_parameters(torch::nn::Module& from, torch::nn::Module& to) {
       throw std::runtime_error("copy_parameters: no matching parameter for " + item.key());
     }
     item.value().copy_(*s);
+    item.value().requires_grad_(true);
   }
 }
 

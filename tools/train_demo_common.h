@@ -27,7 +27,8 @@ int64_t parameter_count(torch::nn::Module& module);
 
 // Writes every named parameter (diffusers names: the module tree uses them) to a safetensors file.
 void save_module(torch::nn::Module& module, const std::filesystem::path& path);
-// Copies parameters by name from `from` into `to` (same architecture); throws on a mismatch.
+// Copies parameters by name from `from` into `to` (same architecture; `to` may live on another
+// device) and makes `to`'s parameters require grad; throws on a mismatch.
 void copy_parameters(torch::nn::Module& from, torch::nn::Module& to);
 // Loads a safetensors file written by save_module into `module` (strict).
 void load_module(torch::nn::Module& module, const std::filesystem::path& path);

@@ -137,7 +137,6 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
   if (!device.is_cpu()) {
     auto moved = wan::make_wan_vae(demo_vae_config(a), device);
     copy_parameters(*vae, *moved);
-    for (auto& p : moved->parameters()) p.requires_grad_(true);
     vae = moved;
   }
   const int64_t params = parameter_count(*vae);
@@ -216,10 +215,13 @@ nlohmann::json train_vae(const TrainArgs& a, LossLog& log) {
       clips.push_back(crop(clip));
       backgrounds.push_back(clip.spec.background);
     }
-    const auto video = torch::stack(clips).to(device);  // [B, 3, F, H, W]
-    const auto w = weights(video.cpu(), backgrounds).to(device);
-    auto mu = vae->encode_batch(video);      // [B, 16, t, h, w]
-    auto z = mu + a.vae_latent_noise * torch::randn(mu.sizes(), gen, mu.options().device(torch::kCPU)).to(device);
+    const auto batch = torch::stack(clips);  // [B, 3, F, H, W] on the CPU
+    const auto w = weights(batch, backgrounds).to(device);
+    const auto video = batch.to(device);
+    auto mu = vae->encode_batch(video);  // [B, 16, t, h, w]
+    auto z = a.vae_latent_noise > 0
+                 ? mu + a.vae_latent_noise * torch::randn(mu.sizes(), gen, mu.options().device(torch::kCPU)).to(device)
+                 : mu;
     auto rec = vae->decode_batch(z, no_clamp);  // [B, 3, F, H, W]
     auto diff = rec - video;
     auto loss_t = ((diff.abs() + diff.pow(2)) * w).mean() / w.mean() + a.vae_latent_l2 * mu.pow(2).mean();
@@ -434,7 +436,6 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
   if (!device.is_cpu()) {
     wan::WanTransformer3DModel moved(cfg, torch::kFloat, device);
     copy_parameters(*dit, *moved);
-    for (auto& p : moved->parameters()) p.requires_grad_(true);
     dit = moved;
   }
   const fs::path weights = out / "transformer" / "diffusion_pytorch_model.safetensors";
