@@ -14,8 +14,9 @@ bool interrupted();
 // Throws t2v::Interrupted if a signal arrived.
 void check_interrupted();
 
-// Intra-op threads for LibTorch (and OpenBLAS, kept at 1 to avoid oversubscription); 0 = all
-// available cores. Returns the number used.
+// Intra-op threads for LibTorch and OpenBLAS (the same count: LibTorch calls the BLAS from the calling
+// thread); 0 = OMP_NUM_THREADS when set, else all available cores. A user's OPENBLAS_NUM_THREADS is
+// kept. Returns the number used.
 int configure_threads(int requested);
 
 // Parses "auto" | "cpu" | "cuda" | "cuda:N"; "auto" = CUDA when available. UsageError otherwise.

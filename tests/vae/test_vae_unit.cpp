@@ -48,15 +48,23 @@ TEST(VAEStream, ChunksAreOneThenFourAndEqualDecode) {
   EXPECT_TRUE(torch::equal(torch::cat(chunks, 1), whole));
 }
 
-// The decoder is causal: the first k latent frames give exactly the first 1 + 4(k-1) frames.
+// Reorder noise of the tiny VAE's fp32 decode (outputs in [-1, 1]): the same frames decoded as part of
+// inputs of other shapes run the convolutions with other BLAS/im2col blockings, whose summation order
+// depends on the shape and the CPU, so equality is up to fp32 rounding only (the golden fixtures' VAE
+// atol, 5e-5; a few 1e-7 measured here). Any real leak (a later latent frame or another tile reaching
+// these pixels) changes them by ~0.1, three orders of magnitude more.
+constexpr double kVaeReorderAtol = 5e-5;
+
+// The decoder is causal: the first k latent frames give the first 1 + 4(k-1) frames.
 TEST(VAEStream, PrefixOfLatentDecodesToPrefixOfVideo) {
   auto z = random_latent(3, 2, 3, 2);
   auto full = tiny_vae()->decode(z);
   auto prefix = tiny_vae()->decode(z.narrow(1, 0, 2).contiguous());
-  EXPECT_TRUE(torch::equal(prefix, full.narrow(1, 0, 5)));
+  ASSERT_EQ(prefix.size(1), 5);
+  EXPECT_TRUE(all_close(prefix, full.narrow(1, 0, 5), kVaeReorderAtol));
   auto single = tiny_vae()->decode(z.narrow(1, 0, 1).contiguous());
   EXPECT_EQ(single.size(1), 1);
-  EXPECT_TRUE(torch::equal(single, full.narrow(1, 0, 1)));
+  EXPECT_TRUE(all_close(single, full.narrow(1, 0, 1), kVaeReorderAtol));
 }
 
 TEST(VAEStream, EncodeDropsTrailingFramesAndMatchesShape) {
@@ -123,13 +131,17 @@ TEST(VAETiling, SingleTileEqualsUntiledAndBadOptionsThrow) {
 }
 
 TEST(VAETiling, ZeroOverlapTilesAreIndependentDecodes) {
-  // With no overlap each output tile is exactly the decode of its latent tile.
+  // With no overlap each output tile is the decode of its latent tile (up to reorder noise: the
+  // untiled reference decodes a tile of another shape than the tiled pass's edge tiles).
   auto z = random_latent(2, 4, 6, 6);
   wan::VAEDecodeOptions options;
   options.tile_size = 24;  // 3 latent pixels
   auto tiled = tiny_vae()->decode(z, options);
   auto corner = tiny_vae()->decode(z.narrow(2, 3, 1).narrow(3, 3, 3).contiguous());  // last row, last col tile
-  EXPECT_TRUE(torch::equal(tiled.narrow(2, 24, 8).narrow(3, 24, 24), corner));
+  EXPECT_TRUE(all_close(tiled.narrow(2, 24, 8).narrow(3, 24, 24), corner, kVaeReorderAtol));
+  // ...and differs from a decode that saw the neighbouring tiles (so the check above can fail).
+  auto untiled = tiny_vae()->decode(z);
+  EXPECT_GT(max_abs_diff(untiled.narrow(2, 24, 8).narrow(3, 24, 24), corner), 1e-3);
 }
 
 // The batched forms (training) give each clip what the single-clip forms give it.
