@@ -25,4 +25,8 @@ torch::Device parse_device(const std::string& spec);
 // Peak resident set size of this process in bytes (VmHWM).
 uint64_t peak_rss_bytes();
 
+// Peak bytes allocated by the CUDA caching allocator on `device` since the last reset; `reset` starts a
+// new window and returns 0. Always 0 for a CPU device or a CPU-only build.
+uint64_t gpu_peak_bytes(const torch::Device& device, bool reset);
+
 }  // namespace t2v

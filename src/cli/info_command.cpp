@@ -2,10 +2,14 @@
 // dtypes, file sizes and parameter counts - as text or as one JSON object on stdout.
 #include <nlohmann/json.hpp>
 #include <set>
+#include <torch/cuda.h>
 
 #include "cli/commands.h"
+#include "t2v/cpu_kernels.h"
 #include "t2v/io/state_dict_loader.h"
 #include "t2v/models/wan/model_source.h"
+#include "t2v/models/wan/support.h"
+#include "t2v/runtime.h"
 
 namespace t2v::cli {
 namespace fs = std::filesystem;
@@ -16,6 +20,7 @@ struct InfoOptions {
   std::string model_dir;
   wan::SingleFilePaths files;
   bool json_output = false;
+  bool system = false;
 };
 
 json describe(const wan::Component& c, const json& config) {
@@ -50,7 +55,39 @@ std::string human_bytes(uint64_t n) {
   return buf;
 }
 
+// `t2v info --system`: the CPU, the BLAS and its kernels, LibTorch's ISA and threads, CUDA.
+void run_system_info(const InfoOptions& o) {
+  configure_threads(0);  // the counts a generate run would use
+  json out = cpu_kernel_info();
+  out["cuda"] = {{"available", torch::cuda::is_available()}, {"devices", torch::cuda::device_count()}};
+  if (o.json_output) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  const json& b = out["blas"];
+  std::printf("cpu:      %s (%s), %s%s, %d logical CPUs\n", out["cpu"]["brand"].get<std::string>().c_str(),
+              out["cpu"]["vendor"].get<std::string>().c_str(), out["cpu"]["isa"].get<std::string>().c_str(),
+              out["cpu"]["avx512_bf16"].get<bool>() ? " + AVX512-BF16" : "", out["cpu"]["logical_cpus"].get<int>());
+  std::printf("blas:     %s", b["library"].get<std::string>().c_str());
+  if (b.contains("core")) {
+    std::printf(", core %s (%s kernels; %s), %d threads\n          %s", b["core"].get<std::string>().c_str(),
+                b["core_isa"].get<std::string>().c_str(), b["core_chosen_by"].get<std::string>().c_str(),
+                b.value("threads", 0), b["config"].get<std::string>().c_str());
+  }
+  std::printf("\n");
+  const json& t = out["libtorch"];
+  std::printf("libtorch: %s, CPU capability %s, oneDNN %s, OpenMP %s, %d intra-op / %d inter-op threads\n",
+              t["version"].get<std::string>().c_str(), t["cpu_capability"].get<std::string>().c_str(),
+              t["mkldnn"].get<bool>() ? "yes" : "no", t["openmp"].get<bool>() ? "yes" : "no",
+              t["intra_op_threads"].get<int>(), t["inter_op_threads"].get<int>());
+  std::printf("cuda:     %s\n", out["cuda"]["available"].get<bool>()
+                                     ? (std::to_string(out["cuda"]["devices"].get<int>()) + " device(s)").c_str()
+                                     : "not available");
+  for (const auto& [k, v] : out["env"].items()) std::printf("env:      %s=%s\n", k.c_str(), v.get<std::string>().c_str());
+}
+
 void run_info(const InfoOptions& o) {
+  if (o.system) return run_system_info(o);
   wan::WanModelSource src = o.model_dir.empty() ? wan::open_single_files(o.files)
                                                 : wan::open_diffusers_folder(o.model_dir);
   json out = {{"source", src.kind}, {"path", src.root.string()}, {"family", "wan2.1"},
@@ -62,6 +99,9 @@ void run_info(const InfoOptions& o) {
   out["transformer"] = describe(src.transformer, src.transformer_config.to_json());
   out["vae"] = describe(src.vae, src.vae_config.to_json());
   if (!src.scheduler_config.is_null()) out["scheduler"] = src.scheduler_config;
+  const auto unsupported = wan::unsupported_reason(src);
+  out["supported"] = !unsupported.has_value();
+  if (unsupported) out["unsupported_reason"] = *unsupported;
 
   if (o.json_output) {
     std::printf("%s\n", out.dump(2).c_str());
@@ -70,6 +110,7 @@ void run_info(const InfoOptions& o) {
   std::printf("model: %s (%s)\n", src.root.string().c_str(), src.kind.c_str());
   std::printf("text length: %lld tokens; tokenizer: %s\n", static_cast<long long>(src.text_len),
               out["tokenizer"]["origin"].get<std::string>().c_str());
+  if (unsupported) std::printf("NOT SUPPORTED: %s\n", unsupported->c_str());
   for (const char* role : {"text_encoder", "transformer", "vae"}) {
     const json& c = out[role];
     std::string dtypes;
@@ -98,11 +139,15 @@ void register_info(CLI::App& app, Action* action) {
   cmd->add_option("--tokenizer", opts->files.tokenizer, "spiece.model (default: spiece_model inside the umT5 file)")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--json", opts->json_output, "Print one JSON object on stdout");
+  cmd->add_flag("--system", opts->system,
+                "Describe this machine instead of a model: CPU, BLAS library and kernel core, LibTorch ISA, threads, CUDA");
   (void)tr; (void)te; (void)vae;
   cmd->callback([opts, action, cmd]() {
     const bool any_file = !opts->files.transformer.empty() || !opts->files.text_encoder.empty() ||
                           !opts->files.vae.empty();
-    if (opts->model_dir.empty() == !any_file) {
+    if (opts->system) {
+      if (!opts->model_dir.empty() || any_file) throw CLI::ValidationError("info", "--system takes no model");
+    } else if (opts->model_dir.empty() == !any_file) {
       throw CLI::ValidationError("info", "give either MODEL_DIR or --transformer/--text-encoder/--vae");
     }
     *action = [opts]() { run_info(*opts); };

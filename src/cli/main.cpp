@@ -11,10 +11,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "t2v/cpu_kernels.h"
 #include "t2v/error.h"
 #include "t2v/runtime.h"
 
 int main(int argc, char** argv) {
+  // Before any work: re-executes with the OpenBLAS core matching the CPU when autodetection fell short.
+  t2v::select_cpu_kernels(argv);
   CLI::App app{"t2v: text-to-video generation with Wan2.1/Wan2.2 models on LibTorch"};
   app.set_version_flag("--version", std::string("t2v ") + T2V_VERSION);
   app.require_subcommand(1);
@@ -29,6 +32,7 @@ int main(int argc, char** argv) {
   t2v::cli::register_generate(app, &action);
   t2v::cli::register_batch(app, &action);
   t2v::cli::register_info(app, &action);
+  t2v::cli::register_bench(app, &action);
 
   try {
     app.parse(argc, argv);
@@ -42,13 +46,14 @@ int main(int argc, char** argv) {
   spdlog::set_pattern(std::getenv("NO_COLOR") ? "[%l] %v" : "[%^%l%$] %v");
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(log_level));
   t2v::install_interrupt_handlers();
+  spdlog::debug("CPU kernels: {}", t2v::cpu_kernel_summary());
 
   try {
     action();
     return 0;
   } catch (const std::exception& e) {
     // One line on stderr; the exception text names the file/key/option and what was expected.
-    std::string what = e.what();
+    std::string what = t2v::printable_utf8(e.what());  // t2v errors already are; LibTorch/JSON ones may not be
     if (!verbose) {
       auto nl = what.find('\n');
       if (nl != std::string::npos) what = what.substr(0, nl);

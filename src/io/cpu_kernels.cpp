@@ -2,7 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
-#include <ATen/native/DispatchStub.h>
+#include <ATen/Version.h>
 #include <cpuid.h>
 #include <dlfcn.h>
 #include <spdlog/spdlog.h>
@@ -145,11 +145,17 @@ nlohmann::json cpu_kernel_info() {
   } else if (at::hasMKL()) {
     blas["library"] = "MKL";
   }
-  std::string capability = "DEFAULT";
-  switch (static_cast<int>(at::native::get_cpu_capability())) {
-    case 1: capability = "AVX2"; break;
-    case 2: capability = "AVX512"; break;
-    default: break;
+  // at::native::get_cpu_capability() is not exported by every LibTorch build (Debian's 1.13 hides it);
+  // the build summary states the same choice: "CPU capability usage: AVX2".
+  std::string capability = "unknown";
+  {
+    const std::string config = at::show_config();
+    const std::string tag = "CPU capability usage: ";
+    const auto pos = config.find(tag);
+    if (pos != std::string::npos) {
+      const auto begin = pos + tag.size();
+      capability = config.substr(begin, config.find_first_of("\r\n", begin) - begin);
+    }
   }
   nlohmann::json env = nlohmann::json::object();
   for (const char* name : {"OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY"}) {

@@ -13,6 +13,12 @@
 #include <thread>
 
 #include "t2v/error.h"
+#include "t2v_build_config.h"  // generated: T2V_HAVE_CUDA
+
+#if T2V_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 namespace t2v {
 namespace {
@@ -93,6 +99,27 @@ uint64_t peak_rss_bytes() {
     if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
   }
   return 0;
+}
+
+uint64_t gpu_peak_bytes(const torch::Device& device, bool reset) {
+#if T2V_HAVE_CUDA
+  if (!device.is_cuda()) return 0;
+  // "cuda" without an index means the current device; the allocator wants a real index (-1 throws).
+  const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
+  if (reset) {
+    // The caching allocator is set up by CUDA's lazy initialisation (the first CUDA tensor); before it,
+    // resetPeakStats throws "Invalid device argument" (LibTorch 2.x). Models may not be on the GPU yet.
+    (void)torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, index));
+    c10::cuda::CUDACachingAllocator::resetPeakStats(index);
+    return 0;
+  }
+  // allocated_bytes[0] is the aggregate over pool types in every LibTorch version.
+  return static_cast<uint64_t>(c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak);
+#else
+  (void)device;
+  (void)reset;
+  return 0;
+#endif
 }
 
 }  // namespace t2v

@@ -12,17 +12,12 @@
 
 #include "t2v/error.h"
 #include "t2v/io/safetensors.h"
+#include "t2v/models/wan/support.h"
 #include "t2v/models/wan/transformer.h"
 #include "t2v/models/wan/vae.h"
 #include "t2v/runtime.h"
 #include "t2v/sampling/sampler.h"
 #include "t2v/text/text_encoder.h"
-#include "t2v_build_config.h"  // generated: T2V_HAVE_CUDA
-
-#if T2V_HAVE_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAFunctions.h>
-#endif
 
 namespace t2v::pipeline {
 namespace fs = std::filesystem;
@@ -36,27 +31,6 @@ const char* const kWanDefaultNegativePrompt =
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Peak bytes allocated by the CUDA caching allocator since the last reset (0 on CPU builds).
-uint64_t gpu_peak_bytes(const torch::Device& device, bool reset) {
-#if T2V_HAVE_CUDA
-  if (!device.is_cuda()) return 0;
-  // "cuda" without an index means the current device; the allocator wants a real index (-1 throws).
-  const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
-  if (reset) {
-    // The caching allocator is set up by CUDA's lazy initialisation (the first CUDA tensor); before it,
-    // resetPeakStats throws "Invalid device argument" (LibTorch 2.x). Models may not be on the GPU yet.
-    (void)torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, index));
-    c10::cuda::CUDACachingAllocator::resetPeakStats(index);
-    return 0;
-  }
-  // allocated_bytes[0] is the aggregate over pool types in every LibTorch version.
-  return static_cast<uint64_t>(c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak);
-#else
-  (void)device;
-  (void)reset;
-  return 0;
-#endif
-}
 }  // namespace
 
 struct WanT2VPipeline::Models {
@@ -66,7 +40,9 @@ struct WanT2VPipeline::Models {
 };
 
 WanT2VPipeline::WanT2VPipeline(wan::WanModelSource source, PipelineOptions options)
-    : source_(std::move(source)), options_(options), models_(std::make_unique<Models>()) {}
+    : source_(std::move(source)), options_(options), models_(std::make_unique<Models>()) {
+  wan::check_supported(source_);  // before any weights load
+}
 
 WanT2VPipeline::~WanT2VPipeline() = default;
 
@@ -167,13 +143,14 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   if (models_->dit.is_empty()) models_->dit = wan::load_wan_transformer(source_, options_.dtype, options_.device);
   auto& dit = models_->dit;
   torch::NoGradGuard no_grad;
-  const auto& cfg = source_.transformer_config;
   auto cond = dit->encode_text(context.unsqueeze(0).to(options_.device));        // [1, text_len, dim]
   auto uncond = dit->encode_text(context_null.unsqueeze(0).to(options_.device));
 
   auto sampler = sampling::make_sampler(s.sampler);
   sampler->set_timesteps(s.steps, s.shift);
-  const std::vector<int64_t> shape = {cfg.in_channels, s.grid.latent_frames, s.grid.latent_height, s.grid.latent_width};
+  // The noise is a VAE latent (z_dim channels); the DiT's input is only that for text-to-video models.
+  const int64_t z_dim = source_.vae_config.z_dim;
+  const std::vector<int64_t> shape = {z_dim, s.grid.latent_frames, s.grid.latent_height, s.grid.latent_width};
   torch::Tensor latent = draw_noise(shape, s.seed, options_.device);  // [16, T, h, w]
   save("noise", latent);
   save("timesteps", torch::tensor(sampler->timesteps(), torch::kInt64));

@@ -239,6 +239,13 @@ const std::vector<float>& wan21_latents_std() {
 }
 
 namespace {
+// A VAE of another latent width (the Wan2.2 VAE: 48) has no Wan2.1 statistics to fall back on.
+[[noreturn]] void refuse_latent_width(const std::string& source, int64_t z_dim) {
+  throw ConfigError(source + ": a VAE with " + std::to_string(z_dim) + " latent channels" +
+                    (z_dim == 48 ? " (the Wan2.2 VAE)" : "") +
+                    "; t2v does not run it (it runs Wan2.1-style text-to-video models so far, VAE z_dim 16)");
+}
+
 void finish_vae(WanVAEConfig& c, const std::string& source) {
   check_positive(c.base_dim, "base_dim", source);
   check_positive(c.z_dim, "z_dim", source);
@@ -248,6 +255,7 @@ void finish_vae(WanVAEConfig& c, const std::string& source) {
     throw ConfigError(source + ": \"temperal_downsample\" needs " + std::to_string(c.dim_mult.size() - 1) +
                       " entries (one per down-sampling stage)");
   }
+  if (c.z_dim != 16 && (c.latents_mean.empty() || c.latents_std.empty())) refuse_latent_width(source, c.z_dim);
   if (c.latents_mean.empty() && c.z_dim == 16) c.latents_mean = wan21_latents_mean();
   if (c.latents_std.empty() && c.z_dim == 16) c.latents_std = wan21_latents_std();
   if (static_cast<int64_t>(c.latents_mean.size()) != c.z_dim ||
@@ -298,8 +306,7 @@ WanVAEConfig WanVAEConfig::from_tensors(const io::TensorStore& store) {
   c.in_channels = conv_in.shape.at(1);
   c.z_dim = post.shape.at(0);
   if (c.z_dim != 16) {
-    throw WeightsError(store.source().string() + ": VAE with " + std::to_string(c.z_dim) +
-                       " latent channels (Wan2.2 VAE) needs a config.json; only the Wan2.1 VAE is derived from shapes");
+    refuse_latent_width(store.source().string(), c.z_dim);
   }
   finish_vae(c, store.source().string());
   return c;

@@ -126,13 +126,24 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   }
   const json index = io::read_json_file(index_path);
   const std::string pipeline = io::json_get<std::string>(index, "_class_name", "", index_path.string());
+  // Refused before any component is read; diffusers' pipeline classes name what the folder is.
+  const std::string runs_only = "; t2v does not run it (it runs Wan2.1-style text-to-video models so far)";
+  if (pipeline == "WanImageToVideoPipeline") {
+    throw ConfigError(index_path.string() + ": an image-to-video folder (WanImageToVideoPipeline)" + runs_only);
+  }
+  if (pipeline == "WanVACEPipeline" || pipeline == "WanVideoToVideoPipeline") {
+    throw ConfigError(index_path.string() + ": a " + pipeline + " folder" + runs_only);
+  }
   if (pipeline != "WanPipeline") {
-    throw ConfigError(index_path.string() + ": pipeline \"" + pipeline +
-                      "\" is not supported (expected WanPipeline, text-to-video)");
+    throw ConfigError(index_path.string() + ": unknown pipeline class \"" + pipeline +
+                      "\" (expected WanPipeline, Wan text-to-video)" + runs_only);
   }
   if (index.contains("transformer_2") && index["transformer_2"].is_array() && !index["transformer_2"].empty() &&
       !index["transformer_2"][0].is_null()) {
-    throw ConfigError(index_path.string() + ": two-expert models (Wan2.2 A14B, transformer_2) are not supported yet");
+    throw ConfigError(index_path.string() + ": a two-expert model (Wan2.2 A14B: transformer + transformer_2)" + runs_only);
+  }
+  if (index.contains("expand_timesteps") && index["expand_timesteps"].is_boolean() && index["expand_timesteps"].get<bool>()) {
+    throw ConfigError(index_path.string() + ": a Wan2.2 TI2V-5B folder (expand_timesteps: per-token timesteps)" + runs_only);
   }
 
   WanModelSource src;

@@ -1,0 +1,53 @@
+#include "t2v/models/wan/support.h"
+
+#include "t2v/error.h"
+
+namespace t2v::wan {
+namespace {
+constexpr const char* kRunsOnly = "t2v does not run it (it runs Wan2.1-style text-to-video models so far)";
+
+bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
+  for (const auto& k : store.keys())
+    if (k.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+std::string n(int64_t v) { return std::to_string(v); }
+}  // namespace
+
+std::optional<std::string> unsupported_reason(const WanModelSource& src) {
+  const std::string dit = src.transformer.store.source().string();
+  const std::string vae = src.vae.store.source().string();
+  const WanTransformerConfig& t = src.transformer_config;
+  const WanVAEConfig& v = src.vae_config;
+
+  // The DiT: its conditioning inputs (official config model_type; WanModel.__init__ in wan/modules/model.py).
+  if (has_prefix(src.transformer.store, "vace_blocks.") || src.transformer.store.contains("vace_patch_embedding.weight")) {
+    return dit + ": a Wan VACE DiT (reference/control video inputs); " + kRunsOnly;
+  }
+  if (t.model_type == "flf2v") return dit + ": a Wan2.1 first-last-frame-to-video DiT (FLF2V, CLIP image context); " + kRunsOnly;
+  if (t.model_type == "i2v" || t.image_dim > 0) {
+    return dit + ": a Wan image-to-video DiT (" + n(t.in_channels) + " input channels = noise + mask + image latent" +
+           (t.image_dim > 0 ? ", CLIP image context" : "") + "); " + kRunsOnly;
+  }
+  if (t.model_type == "ti2v") return dit + ": a Wan2.2 TI2V-5B DiT (48-channel latent of the Wan2.2 VAE); " + kRunsOnly;
+  if (t.model_type != "t2v") return dit + ": a Wan DiT of model_type \"" + t.model_type + "\"; " + kRunsOnly;
+
+  // The VAE: Wan2.1's (z_dim 16, no patchify, plain residual blocks; wan/modules/vae.py WanVAE_).
+  if (v.z_dim != 16 || v.is_residual || v.patch_size > 0) {
+    return vae + ": a Wan2.2 VAE (z_dim " + n(v.z_dim) + (v.patch_size > 0 ? ", patchify " + n(v.patch_size) : "") +
+           (v.is_residual ? ", residual blocks" : "") + "); " + kRunsOnly + " (expected the Wan2.1 VAE, z_dim 16)";
+  }
+  // The DiT must denoise exactly the VAE's latent (no extra channels: those would be conditioning).
+  if (t.in_channels != v.z_dim || t.out_channels != v.z_dim) {
+    return dit + ": the DiT takes " + n(t.in_channels) + " input / " + n(t.out_channels) +
+           " output channels but the VAE's latent has " + n(v.z_dim) + "; " + kRunsOnly;
+  }
+  return std::nullopt;
+}
+
+void check_supported(const WanModelSource& src) {
+  if (auto why = unsupported_reason(src)) throw ConfigError(*why);
+}
+
+}  // namespace t2v::wan
