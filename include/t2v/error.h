@@ -7,9 +7,19 @@
 
 namespace t2v {
 
+// `s` made safe to print and to store as JSON: valid UTF-8 is kept, every byte of an invalid sequence
+// becomes the text \xNN, and control characters other than newline and tab become \xNN (C0, DEL) or
+// \uNNNN (C1), so a message that quotes a file's bytes (a mutated tensor name, a prompt) can never make
+// a terminal or a log undecodable.
+std::string printable_utf8(const std::string& s);
+// True when `s` is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF).
+bool is_valid_utf8(const std::string& s);
+
+// Every t2v error's message passes through printable_utf8.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what) : std::runtime_error(printable_utf8(what)) {}
+  explicit Error(const char* what) : Error(std::string(what)) {}
 };
 
 // Bad command-line usage or option values.

@@ -7,13 +7,15 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 
+#include "cli/batch_file.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "cli/progress.h"
 #include "t2v/error.h"
+#include "t2v/io/atomic_file.h"
 #include "t2v/runtime.h"
 
 namespace t2v::cli {
@@ -33,69 +35,18 @@ struct BatchCommand {
   bool json_output = false;
 };
 
-struct Entry {
-  int line = 0;   // 1-based line number in FILE
-  int index = 0;  // 0-based position among the prompt lines (stable when other lines change)
-  GenerateOptions options;
-  std::string error;  // parse error: the entry is reported and skipped
+// Two lines would write one file.
+struct NameCollision : UsageError {
+  using UsageError::UsageError;
 };
+
+using Entry = BatchEntry;
 
 std::vector<Entry> read_entries(const BatchCommand& c) {
   std::ifstream f(c.file);
   if (!f) throw InputError(c.file + ": cannot read the prompt file");
   const bool jsonl = fs::path(c.file).extension() == ".jsonl" || fs::path(c.file).extension() == ".json";
-  std::vector<Entry> out;
-  std::string text;
-  int line = 0, index = 0;
-  while (std::getline(f, text)) {
-    ++line;
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    const auto first = text.find_first_not_of(" \t");
-    if (first == std::string::npos || text[first] == '#') continue;
-    Entry e;
-    e.line = line;
-    e.index = index++;
-    e.options = c.defaults;
-    e.options.seed.reset();  // in batch, --seed is the base seed: line seed = base + index
-    if (jsonl) {
-      try {
-        apply_overrides(e.options, json::parse(text));
-      } catch (const json::exception& ex) {
-        e.error = std::string("invalid JSON (") + ex.what() + ")";
-      } catch (const UsageError& ex) {
-        e.error = ex.what();
-      }
-    } else {
-      e.options.prompt = text.substr(first, text.find_last_not_of(" \t") - first + 1);
-    }
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-// "{index:04}-{slug}-{seed}.mp4": {index}, {index:0N}, {line}, {slug}, {seed}.
-std::string expand_template(const std::string& tpl, const Entry& e, uint64_t seed) {
-  static const std::regex field(R"(\{(index|line|slug|seed)(?::0?(\d+))?\})");
-  std::string out;
-  auto begin = std::sregex_iterator(tpl.begin(), tpl.end(), field);
-  size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    out += tpl.substr(last, static_cast<size_t>(it->position()) - last);
-    const std::string name = (*it)[1];
-    std::string value = name == "index" ? std::to_string(e.index)
-                        : name == "line" ? std::to_string(e.line)
-                        : name == "seed" ? std::to_string(seed)
-                                         : slugify(*e.options.prompt);
-    if ((*it)[2].matched && name != "slug") {
-      const size_t width = static_cast<size_t>(std::stoi((*it)[2]));
-      if (value.size() < width) value = std::string(width - value.size(), '0') + value;
-    }
-    out += value;
-    last = static_cast<size_t>(it->position() + it->length());
-  }
-  out += tpl.substr(last);
-  if (out.find('{') != std::string::npos) throw UsageError("--name-template " + tpl + ": unknown field (use {index}, {index:04}, {line}, {slug}, {seed})");
-  return out;
+  return parse_batch_lines(f, jsonl, c.defaults);
 }
 
 // The base seed of an earlier run of this batch (so a resumed batch names its files the same).
@@ -141,8 +92,14 @@ void run(const BatchCommand& c) {
     manifest.flush();
   };
 
+  // A batch killed with -9 leaves its in-flight temp file behind; nothing else removes it.
+  if (const size_t stale = io::remove_stale_temp_files(out_dir)) {
+    spdlog::info("removed {} partial output(s) of an interrupted earlier run from {}", stale, out_dir.string());
+  }
+
   std::unique_ptr<pipeline::WanT2VPipeline> pipe;
   std::vector<std::pair<Entry*, pipeline::GenerationSettings>> todo;
+  std::map<fs::path, int> line_of_output;  // collisions: two lines naming one file
   int failed = 0, skipped = 0, done = 0;
   auto fail = [&](Entry& e, const std::string& msg) {
     spdlog::error("{}:{}: {}", c.file, e.line, msg);
@@ -158,9 +115,16 @@ void run(const BatchCommand& c) {
     if (!e.options.seed) e.options.seed = base_seed + static_cast<uint64_t>(e.index);
     try {
       if (!pipe) pipe = make_pipeline(c.model);
-      std::string name = e.options.output ? *e.options.output : expand_template(c.name_template, e, *e.options.seed);
+      std::string name = e.options.output ? *e.options.output : expand_name_template(c.name_template, e, *e.options.seed);
       fs::path out = fs::path(name).is_absolute() ? fs::path(name) : out_dir / name;
       auto s = resolve_settings(e.options, *pipe, out.string());
+      const auto [it, fresh] = line_of_output.emplace(fs::absolute(s.output).lexically_normal(), e.line);
+      if (!fresh) {
+        throw NameCollision(c.file + ": lines " + std::to_string(it->second) + " and " + std::to_string(e.line) +
+                         " both write " + s.output.string() +
+                         (e.options.output ? std::string(" (their \"output\" keys)")
+                                           : " (--name-template " + c.name_template + "; add {index} or {line})"));
+      }
       if (fs::exists(s.output)) {
         spdlog::info("{}:{}: {} exists, skipped", c.file, e.line, s.output.string());
         record(e, "skipped", s.seed, s.output.string(), 0, "");
@@ -168,6 +132,8 @@ void run(const BatchCommand& c) {
         continue;
       }
       todo.emplace_back(&e, std::move(s));
+    } catch (const NameCollision&) {
+      throw;  // the template (or the lines) must change: refuse the whole batch before any work
     } catch (const UsageError& ex) {
       fail(e, ex.what());
     }
@@ -194,8 +160,12 @@ void run(const BatchCommand& c) {
       ++done;
     } catch (const Interrupted&) {
       throw;
-    } catch (const Error& ex) {
-      fail(*e, ex.what());
+    } catch (const std::exception& ex) {
+      // A t2v error, or one from LibTorch (c10::Error: out of memory, a kernel failure) or the C++ runtime
+      // (std::bad_alloc): this line failed, the models are intact, the batch goes on.
+      std::string what = printable_utf8(ex.what());
+      what = what.substr(0, what.find('\n'));  // LibTorch appends a backtrace
+      fail(*e, dynamic_cast<const Error*>(&ex) ? what : "LibTorch/runtime error: " + what);
     }
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -86,7 +86,8 @@ void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
   auto* w = "Output";
   cmd->add_option("-o,--output", o->output, "Output file: .mp4 .mkv .webm .png (default: <prompt-slug>-<seed>.mp4)")->group(w);
   cmd->add_option("--crf", o->crf, "Video quality (x264/x265/VP9 CRF; lower = better)")->check(CLI::Range(0, 63))->capture_default_str()->group(w);
-  cmd->add_option("--codec", o->codec, "h264 | h265 for .mp4/.mkv (.webm is VP9, .png an image)")
+  cmd->add_option("--codec", o->codec, "h264 | h265 for .mp4/.mkv (.webm is VP9, .png an image). H.264 MP4 and VP9 WebM play in "
+                  "browsers; H.265 does not (Chrome/Firefox have no HEVC), only in Safari and desktop players")
       ->check(CLI::IsMember({"h264", "h265"}))
       ->capture_default_str()
       ->group(w);
@@ -128,14 +129,12 @@ void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
   if (!o.prompt || o.prompt->empty()) throw UsageError("missing \"prompt\"");
 }
 
-namespace {
 torch::ScalarType parse_dtype(const std::string& d, const torch::Device& device) {
   if (d == "fp32") return torch::kFloat32;
   if (d == "bf16") return torch::kBFloat16;
   if (d == "fp16") return torch::kFloat16;
   return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;  // auto: as the official code
 }
-}  // namespace
 
 std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m) {
   const bool any_file = !m.files.transformer.empty() || !m.files.text_encoder.empty() || !m.files.vae.empty();
@@ -192,6 +191,9 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   s.negative_prompt = o.negative_prompt   ? *o.negative_prompt
                       : d.negative_prompt ? *d.negative_prompt
                                           : std::string(pipeline::kWanDefaultNegativePrompt);
+  // The prompts go into the output's metadata and the batch manifest as JSON strings.
+  if (!is_valid_utf8(s.prompt)) throw UsageError("the prompt is not valid UTF-8 text");
+  if (!is_valid_utf8(s.negative_prompt)) throw UsageError("the negative prompt is not valid UTF-8 text");
   pipeline::GridRequest g;
   if (o.size) {
     if (o.width || o.height) throw UsageError("--size cannot be combined with --width/--height");
@@ -225,6 +227,10 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
     throw UsageError("output " + s.output.string() + ": a .png holds one frame; add --frames 1 or use .mp4");
   }
   io::check_output_path(s.output, s.codec);
+  if (s.codec == io::Codec::H265) {
+    spdlog::warn("{}: H.265 plays in Safari and desktop players, not in Chrome or Firefox (no HEVC); "
+                 "use the default H.264 (.mp4) or .webm (VP9) for browsers", s.output.string());
+  }
   s.save_intermediates = o.save_intermediates;
   if (!s.save_intermediates.empty()) {
     if (s.save_intermediates.extension() != ".safetensors") {

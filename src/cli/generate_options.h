@@ -53,6 +53,9 @@ void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt);
 // an unknown key or a value of the wrong type.
 void apply_overrides(GenerateOptions& o, const nlohmann::json& line);
 
+// "fp32" | "bf16" | "fp16"; anything else ("auto") = bf16 on CUDA, fp32 on CPU, as the official code.
+torch::ScalarType parse_dtype(const std::string& d, const torch::Device& device);
+
 // Opens the model (folder, single files, or the bundled demo model) and builds the pipeline.
 std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m);
 

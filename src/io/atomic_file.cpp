@@ -1,8 +1,12 @@
 #include "t2v/io/atomic_file.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <regex>
+
 #include <atomic>
+#include <cerrno>
 #include <system_error>
 
 #include "t2v/error.h"
@@ -36,6 +40,21 @@ void AtomicOutput::commit() {
                      ec.message());
   }
   committed_ = true;
+}
+
+size_t remove_stale_temp_files(const fs::path& dir) {
+  static const std::regex temp_name(R"(^\..*\.tmp-(\d+)-\d+(\.[^.]*)?$)");
+  size_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::smatch m;
+    if (!std::regex_match(name, m, temp_name) || !it->is_regular_file(ec)) continue;
+    const long pid = std::stol(m[1]);
+    const bool gone = pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    if (gone && fs::remove(it->path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace t2v::io

@@ -74,6 +74,10 @@ int64_t TensorInfo::numel() const {
 // 24 GB machine without swap. Views over it must never be written (the loader copies out).
 class MappedFile {
  public:
+  // Bytes held in memory instead of a mapping (SafetensorsFile::from_bytes).
+  explicit MappedFile(std::string bytes) : owned_(std::move(bytes)), size_(owned_.size()) {
+    data_ = reinterpret_cast<uint8_t*>(owned_.data());
+  }
   MappedFile(const fs::path& path, uint64_t size) : size_(size) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
@@ -82,11 +86,14 @@ class MappedFile {
     if (p == MAP_FAILED) fail(path, std::string("cannot map: ") + std::strerror(errno));
     data_ = static_cast<uint8_t*>(p);
   }
-  ~MappedFile() { ::munmap(data_, size_); }
+  ~MappedFile() {
+    if (owned_.empty() && data_) ::munmap(data_, size_);
+  }
   uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
 
  private:
+  std::string owned_;
   uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
 };
@@ -102,11 +109,30 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& path) {
     fail(path, "file is " + std::to_string(size) +
                    " bytes, shorter than the 8-byte safetensors header length");
   }
-
   auto file = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
   file->map_ = std::make_shared<MappedFile>(path, size);
-  const uint8_t* bytes = file->map_->data();
+  file->parse();
+  return file;
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(std::string bytes, const fs::path& name) {
+  if (bytes.empty()) fail(name, "file is empty (expected a safetensors file)");
+  if (bytes.size() < 8) {
+    fail(name, "file is " + std::to_string(bytes.size()) + " bytes, shorter than the 8-byte safetensors header length");
+  }
+  auto file = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
+  file->path_ = name;
+  file->map_ = std::make_shared<MappedFile>(std::move(bytes));
+  file->parse();
+  return file;
+}
+
+void SafetensorsFile::parse() {
+  const fs::path& path = path_;
+  SafetensorsFile* file = this;
+  const uint64_t size = map_->size();
+  const uint8_t* bytes = map_->data();
 
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];  // little-endian
@@ -212,7 +238,6 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& path) {
     }
   }
   for (const auto* info : order) file->names_.push_back(info->name);
-  return file;
 }
 
 uint64_t SafetensorsFile::file_size() const { return map_->size(); }

@@ -40,23 +40,33 @@ TensorStore TensorStore::open(const fs::path& path_in) {
   std::error_code ec;
   if (!fs::exists(path_in, ec)) throw WeightsError(path_in.string() + ": file not found");
   const fs::path path = fs::is_directory(path_in, ec) ? resolve_directory(path_in) : path_in;
+  if (!ends_with(path.filename().string(), ".index.json")) return from_file(SafetensorsFile::open(path));
+
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw WeightsError(path.string() + ": cannot read shard index");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return from_index_json(text, path, [](const fs::path& shard_path) {
+    std::error_code ec;
+    return fs::exists(shard_path, ec) ? SafetensorsFile::open(shard_path) : nullptr;
+  });
+}
+
+TensorStore TensorStore::from_file(std::shared_ptr<SafetensorsFile> file) {
+  TensorStore store;
+  store.source_ = file->path();
+  for (const auto& name : file->names()) store.entries_[name] = Entry{0, name};
+  store.files_.push_back(std::move(file));
+  return store;
+}
+
+TensorStore TensorStore::from_index_json(const std::string& text, const fs::path& path, const ShardOpener& open_shard) {
   TensorStore store;
   store.source_ = path;
-  if (!ends_with(path.filename().string(), ".index.json")) {
-    store.files_.push_back(SafetensorsFile::open(path));
-    for (const auto& name : store.files_[0]->names()) store.entries_[name] = Entry{0, name};
-    return store;
-  }
-
   json index;
-  {
-    std::ifstream f(path);
-    if (!f) throw WeightsError(path.string() + ": cannot read shard index");
-    try {
-      index = json::parse(f);
-    } catch (const json::exception& e) {
-      throw WeightsError(path.string() + ": shard index is not valid JSON (" + e.what() + ")");
-    }
+  try {
+    index = json::parse(text);
+  } catch (const json::exception& e) {
+    throw WeightsError(path.string() + ": shard index is not valid JSON (" + e.what() + ")");
   }
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
     throw WeightsError(path.string() + ": shard index has no \"weight_map\" object");
@@ -72,11 +82,10 @@ TensorStore TensorStore::open(const fs::path& path_in) {
     }
     if (!shard_ids.count(shard)) {
       const fs::path shard_path = path.parent_path() / shard;
-      if (!fs::exists(shard_path, ec)) {
-        throw WeightsError(shard_path.string() + ": missing shard (listed in " + path.string() + ")");
-      }
+      auto file = shard.empty() || shard == "." ? nullptr : open_shard(shard_path);
+      if (!file) throw WeightsError(shard_path.string() + ": missing shard (listed in " + path.string() + ")");
       shard_ids[shard] = store.files_.size();
-      store.files_.push_back(SafetensorsFile::open(shard_path));
+      store.files_.push_back(std::move(file));
     }
     const size_t id = shard_ids[shard];
     if (!store.files_[id]->contains(it.key())) {

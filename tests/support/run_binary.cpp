@@ -37,9 +37,18 @@ struct Child {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // `env` replaces inherited variables of the same name (getenv() finds the first); "K=" unsets K.
+    const auto name_of = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
     std::vector<std::string> env_s;
-    for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
-    env_s.insert(env_s.end(), env.begin(), env.end());
+    for (char** e = environ; *e; ++e) {
+      const std::string kv = *e;
+      bool replaced = false;
+      for (const auto& x : env) replaced = replaced || name_of(x) == name_of(kv);
+      if (!replaced) env_s.push_back(kv);
+    }
+    for (const auto& x : env) {
+      if (x.size() > name_of(x).size() + 1) env_s.push_back(x);
+    }
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -75,13 +84,14 @@ RunResult run_t2v(const std::vector<std::string>& args, const std::vector<std::s
   return child.finish(status);
 }
 
-RunResult run_t2v_interrupt(const std::vector<std::string>& args, const std::string& marker, double timeout_s) {
+RunResult run_t2v_interrupt(const std::vector<std::string>& args, const std::string& marker, double timeout_s,
+                            int sig) {
   Child child(args, {});
   int status = 0;
   for (int waited_ms = 0;; waited_ms += 50) {
     if (waitpid(child.pid, &status, WNOHANG) == child.pid) break;
     if (slurp(child.err_path).find(marker) != std::string::npos || waited_ms > timeout_s * 1000) {
-      kill(child.pid, SIGINT);
+      kill(child.pid, sig);
       waitpid(child.pid, &status, 0);
       break;
     }

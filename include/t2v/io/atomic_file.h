@@ -27,4 +27,8 @@ class AtomicOutput {
   bool committed_ = false;
 };
 
+// Removes the temporary files of AtomicOutputs in `dir` whose process is gone (killed with -9, or
+// a crash: nothing ran the destructor). Files of live processes are left alone. Returns the count.
+size_t remove_stale_temp_files(const std::filesystem::path& dir);
+
 }  // namespace t2v::io

@@ -38,6 +38,8 @@ class SafetensorsFile {
  public:
   // Opens, maps and validates the file. Throws WeightsError on any malformation.
   static std::shared_ptr<SafetensorsFile> open(const std::filesystem::path& path);
+  // The same over bytes in memory (fuzzing, tests); `name` stands for the path in messages.
+  static std::shared_ptr<SafetensorsFile> from_bytes(std::string bytes, const std::filesystem::path& name);
 
   const std::filesystem::path& path() const { return path_; }
   uint64_t file_size() const;
@@ -60,6 +62,7 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  void parse();  // validates the header of map_ and fills the tables
   std::filesystem::path path_;
   std::shared_ptr<MappedFile> map_;
   uint64_t data_offset_ = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,12 @@ class TensorStore {
   // `path`: a .safetensors file, a .safetensors.index.json, or a directory holding exactly one
   // index or one .safetensors file. Missing shards and keys absent from their shard are errors.
   static TensorStore open(const std::filesystem::path& path);
+  // One already opened file.
+  static TensorStore from_file(std::shared_ptr<SafetensorsFile> file);
+  // The shards of an index given as JSON text; `open_shard` opens a shard path (nullptr = missing).
+  using ShardOpener = std::function<std::shared_ptr<SafetensorsFile>(const std::filesystem::path&)>;
+  static TensorStore from_index_json(const std::string& text, const std::filesystem::path& index_path,
+                                     const ShardOpener& open_shard);
 
   // Sorted keys.
   std::vector<std::string> keys() const;
