@@ -15,5 +15,7 @@ void register_info(CLI::App& app, Action* action);
 void register_generate(CLI::App& app, Action* action);
 // `t2v batch`: a prompt file -> many videos, resumable.
 void register_batch(CLI::App& app, Action* action);
+// `t2v bench`: dit | vae | text | generate timings.
+void register_bench(CLI::App& app, Action* action);
 
 }  // namespace t2v::cli

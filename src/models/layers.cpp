@@ -56,4 +56,29 @@ void randomize_parameters(torch::nn::Module& module, uint64_t seed, double std) 
   }
 }
 
+void init_parameters_like_pytorch(torch::nn::Module& module, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto params = module.named_parameters(/*recurse=*/true);
+  // kaiming_uniform_(a=sqrt(5)) of torch.nn.Linear/ConvNd.reset_parameters: bound = 1/sqrt(fan_in),
+  // fan_in = in_channels x kernel volume; the bias uses the bound of its layer's weight.
+  auto bound_of = [](const torch::Tensor& w) { return 1.0 / std::sqrt(static_cast<double>(w.numel() / w.size(0))); };
+  for (auto& item : params) {
+    auto& p = item.value();
+    const std::string& name = item.key();
+    double bound = 0.0;
+    if (p.dim() >= 2) {
+      bound = bound_of(p);
+    } else if (name.size() > 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      const auto* w = params.find(name.substr(0, name.size() - 4) + "weight");
+      if (w && w->dim() >= 2) bound = bound_of(*w);
+    } else {
+      p.fill_(1.0);  // norm gains (RMS_norm.gamma, LayerNorm.weight) start at one
+      continue;
+    }
+    auto r = at::empty(p.sizes(), torch::TensorOptions().dtype(torch::kFloat32)).uniform_(-bound, bound, gen);
+    p.copy_(r);
+  }
+}
+
 }  // namespace t2v::nn

@@ -54,5 +54,9 @@ TORCH_MODULE(NormWeight);
 // Fills every parameter with N(0, std) (benchmarks of real-size configs without real weights),
 // norm-like 1-D parameters with 1 + N(0, std).
 void randomize_parameters(torch::nn::Module& module, uint64_t seed, double std = 0.02);
+// PyTorch's default initialisation of Linear/Conv layers (weights and biases uniform in
+// +-1/sqrt(fan_in)), 1-D non-bias parameters (norm gains) set to one: what the official code's
+// modules hold before a checkpoint loads, so side-by-side benchmarks see the same activations.
+void init_parameters_like_pytorch(torch::nn::Module& module, uint64_t seed);
 
 }  // namespace t2v::nn
