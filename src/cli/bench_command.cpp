@@ -34,6 +34,7 @@ struct CommonOptions {
   int runs = 3;
   int threads = 0;
   std::string device = "auto";
+  std::string profile;
   bool json_output = false;
 };
 
@@ -46,6 +47,9 @@ void add_common(CLI::App* cmd, CommonOptions* o, bool runtime = true) {
     cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   }
   cmd->add_flag("--json", o->json_output, "Print one JSON object on stdout");
+  cmd->add_option("--profile", o->profile,
+                  "Write LibTorch's op profile of the timed runs to this chrome://tracing JSON file "
+                  "(summary: scripts/profile_summary.py FILE)");
 }
 
 // ---- dit ---------------------------------------------------------------------------------------
@@ -58,7 +62,7 @@ struct DitOptions {
 };
 
 void run_dit(const DitOptions& o) {
-  const BenchSetup setup = begin_bench(o.common.threads, o.common.device);
+  const BenchSetup setup = begin_bench(o.common.threads, o.common.device, o.common.profile);
   // Wan2.1 T2V configs (W21 wan/configs/wan_t2v_1_3B.py, wan_t2v_14B.py).
   wan::WanTransformerConfig c;
   if (o.config == "14b") {
@@ -109,7 +113,7 @@ struct VaeOptions {
 };
 
 void run_vae(const VaeOptions& o) {
-  const BenchSetup setup = begin_bench(o.common.threads, o.common.device);
+  const BenchSetup setup = begin_bench(o.common.threads, o.common.device, o.common.profile);
   wan::WanVAEConfig c;  // defaults: the real Wan2.1 VAE (W21 wan/modules/vae.py _video_vae)
   c.latents_mean = wan::wan21_latents_mean();
   c.latents_std = wan::wan21_latents_std();
@@ -152,7 +156,7 @@ struct TextOptions {
 };
 
 void run_text(const TextOptions& o) {
-  const BenchSetup setup = begin_bench(o.common.threads, o.common.device);
+  const BenchSetup setup = begin_bench(o.common.threads, o.common.device, o.common.profile);
   wan::UMT5Config c;  // defaults: umT5-XXL (W21 wan/modules/t5.py umt5_xxl)
   c.num_layers = o.layers;
   text::UMT5Options options;
@@ -190,7 +194,7 @@ struct GenerateBenchOptions {
 
 void run_generate(GenerateBenchOptions o) {
   auto pipe = make_pipeline(o.model);
-  const BenchSetup setup = begin_bench(o.model.threads, o.model.device);
+  const BenchSetup setup = begin_bench(o.model.threads, o.model.device, o.common.profile);
   if (!o.gen.prompt) o.gen.prompt = "a red circle moving right on a blue background";
   if (!o.gen.seed) o.gen.seed = 42;
   // Outputs go to a private folder that is removed afterwards, unless -o names a file to keep.

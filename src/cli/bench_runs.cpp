@@ -3,18 +3,26 @@
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#define T2V_HAVE_RECORD_PROFILE 1
+#endif
+
 #include <algorithm>
+#include <memory>
 #include <chrono>
 #include <cstdio>
 
 #include "t2v/cpu_kernels.h"
+#include "t2v/error.h"
 #include "t2v/runtime.h"
 
 namespace t2v::cli {
 using nlohmann::json;
 
-BenchSetup begin_bench(int threads, const std::string& device) {
+BenchSetup begin_bench(int threads, const std::string& device, const std::string& profile) {
   BenchSetup s;
+  s.profile = profile;
   s.threads = configure_threads(threads);
   s.device = parse_device(device);
   return s;
@@ -38,11 +46,24 @@ void time_runs(BenchReport& r, const BenchSetup& setup, int runs, const std::fun
   spdlog::info("bench {}: {}", r.bench, r.label);
   r.warmup_s = timed();
   spdlog::info("warm-up: {:.3f} s", r.warmup_s);
+#ifdef T2V_HAVE_RECORD_PROFILE
+  // Written when the guard goes out of scope; the profiler adds a little time to each op.
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  if (!setup.profile.empty()) profile = std::make_unique<torch::autograd::profiler::RecordProfile>(setup.profile);
+#else
+  if (!setup.profile.empty()) throw UsageError("--profile: this LibTorch build has no legacy profiler");
+#endif
   for (int i = 0; i < runs; ++i) {
     check_interrupted();
     r.runs_s.push_back(timed());
     spdlog::info("run {}/{}: {:.3f} s", i + 1, runs, r.runs_s.back());
   }
+#ifdef T2V_HAVE_RECORD_PROFILE
+  if (profile) {
+    profile.reset();
+    spdlog::info("wrote the profile of the timed runs to {} (chrome://tracing; scripts/profile_summary.py)", setup.profile);
+  }
+#endif
 }
 
 namespace {

@@ -14,10 +14,11 @@ namespace t2v::cli {
 struct BenchSetup {
   torch::Device device = torch::kCPU;
   int threads = 0;
+  std::string profile;  // chrome://tracing file of the timed runs (LibTorch's profiler), empty = none
 };
 
 // Sets the thread counts (configure_threads) and resolves the device spec ("auto", "cpu", "cuda:N").
-BenchSetup begin_bench(int threads, const std::string& device);
+BenchSetup begin_bench(int threads, const std::string& device, const std::string& profile = "");
 
 struct BenchReport {
   std::string bench;       // "dit" | "vae" | "text" | "generate"

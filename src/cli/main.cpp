@@ -18,6 +18,7 @@
 int main(int argc, char** argv) {
   // Before any work: re-executes with the OpenBLAS core matching the CPU when autodetection fell short.
   t2v::select_cpu_kernels(argv);
+  t2v::configure_memory_allocator();
   CLI::App app{"t2v: text-to-video generation with Wan2.1/Wan2.2 models on LibTorch"};
   app.set_version_flag("--version", std::string("t2v ") + T2V_VERSION);
   app.require_subcommand(1);

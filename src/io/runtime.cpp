@@ -1,6 +1,7 @@
 #include "t2v/runtime.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -91,6 +92,18 @@ torch::Device parse_device(const std::string& spec) {
   }
   throw UsageError("--device " + spec + ": expected auto, cpu, cuda or cuda:N");
 }
+
+void configure_memory_allocator() {
+  auto user_set = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v;
+  };
+  constexpr int kKeep = 1 << 30;
+  if (!user_set("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, kKeep);
+  if (!user_set("MALLOC_TRIM_THRESHOLD_")) mallopt(M_TRIM_THRESHOLD, kKeep);
+}
+
+void release_free_memory() { malloc_trim(0); }
 
 uint64_t peak_rss_bytes() {
   std::ifstream f("/proc/self/status");

@@ -1,5 +1,6 @@
 #include "t2v/models/layers.h"
 
+#include <ATen/Context.h>
 #include <torch/torch.h>
 
 namespace t2v::nn {
@@ -20,10 +21,24 @@ ConvNdImpl::ConvNdImpl(int64_t in, int64_t out, std::vector<int64_t> kernel, std
   if (has_bias) bias = register_parameter("bias", torch::empty({out}, options), false);
 }
 
-torch::Tensor ConvNdImpl::forward(const torch::Tensor& x) {
+torch::Tensor conv_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                           c10::IntArrayRef stride, c10::IntArrayRef padding) {
+  // ATen routes a CPU fp32 conv to oneDNN only when N*C*D*H (N*C*H*W in 2D) of the input exceeds 20480
+  // or its kernel is large (ConvParams::use_mkldnn); below that it takes the im2col path ("slow_conv3d"),
+  // 2-3x slower at the VAE's 384-channel stages (a 16x28 latent: 384*3*16 = 18432). The official code
+  // pads H and W in the input (F.pad), which happens to push those convs over the threshold; passing the
+  // padding to the conv (no padded copy) must choose oneDNN itself. Inference only: training keeps ATen's
+  // choice and its autograd formulas.
+  if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && !torch::GradMode::is_enabled() &&
+      at::globalContext().userEnabledMkldnn() && at::hasMKLDNN()) {
+    const std::vector<int64_t> dilation(stride.size(), 1);
+    return at::mkldnn_convolution(x.contiguous(), weight.contiguous(), bias, padding, stride, dilation, /*groups=*/1);
+  }
   if (weight.dim() == 5) return torch::conv3d(x, weight, bias, stride, padding);
   return torch::conv2d(x, weight, bias, stride, padding);
 }
+
+torch::Tensor ConvNdImpl::forward(const torch::Tensor& x) { return conv_forward(x, weight, bias, stride, padding); }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num, int64_t dim, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({num, dim}, options), false);
@@ -67,6 +82,10 @@ void init_parameters_like_pytorch(torch::nn::Module& module, uint64_t seed) {
     auto& p = item.value();
     const std::string& name = item.key();
     double bound = 0.0;
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, "gamma") == 0) {
+      p.fill_(1.0);  // RMS_norm.gamma ([C, 1, 1, 1] in the VAE) starts at one
+      continue;
+    }
     if (p.dim() >= 2) {
       bound = bound_of(p);
     } else if (name.size() > 4 && name.compare(name.size() - 4, 4, "bias") == 0) {

@@ -82,6 +82,7 @@ void WanT2VPipeline::prepare_prompts(const std::vector<std::string>& prompts) {
   for (size_t i = 0; i < todo.size(); ++i) contexts_[todo[i]] = contexts[i].to(torch::kCPU);
   // Free the encoder (11 GB for umT5-XXL in bf16) before the DiT needs the memory.
   models_->text_encoder.reset();
+  release_free_memory();  // the encoder's weights go back to the system before the DiT loads
 }
 
 const torch::Tensor& WanT2VPipeline::context_for(const std::string& prompt) {

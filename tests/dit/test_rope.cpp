@@ -54,6 +54,20 @@ TEST(Rope, MatchesReferenceForSeveralHeadDims) {
   }
 }
 
+// The CPU fp32 kernel does, element by element, the float64 products of the tensor form (which autograd
+// uses): the same IEEE operations in the same order, so the results are identical, also for a batch of
+// two and a non-contiguous input.
+TEST(Rope, CpuKernelEqualsTensorForm) {
+  torch::manual_seed(2);
+  const std::array<int64_t, 3> grid{2, 3, 5};
+  auto table = wan::make_rope_table(grid, 64, torch::kCPU);
+  auto x = (torch::randn({2, 30, 64, 4}) * 3).transpose(2, 3);  // [2, 30, 4, 64], non-contiguous
+  auto fast = wan::apply_rope(x, table);
+  auto xg = x.clone().requires_grad_(true);  // takes the tensor form
+  auto slow = wan::apply_rope(xg, table).detach();
+  EXPECT_TRUE(torch::equal(fast, slow)) << "max diff " << (fast - slow).abs().max().item<double>();
+}
+
 TEST(Rope, CacheReturnsSameTable) {
   wan::RopeCache cache(128);
   auto a = cache.get({2, 3, 4}, torch::kCPU);

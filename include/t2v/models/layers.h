@@ -22,6 +22,10 @@ class LinearImpl : public torch::nn::Module {
 TORCH_MODULE(Linear);
 
 // Conv over the last `kernel.size()` dims (2 -> Conv2d, 3 -> Conv3d), explicit zero padding only.
+// conv2d / conv3d (by the weight's rank) of x with the given weight; CPU fp32 inference goes to oneDNN.
+torch::Tensor conv_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                           c10::IntArrayRef stride, c10::IntArrayRef padding);
+
 class ConvNdImpl : public torch::nn::Module {
  public:
   ConvNdImpl(int64_t in, int64_t out, std::vector<int64_t> kernel, std::vector<int64_t> stride,

@@ -3,6 +3,7 @@
 // names from DF autoencoder_kl_wan.py (WanCausalConv3d, WanResidualBlock, WanMidBlock, ...).
 // Differences: the cache is an explicit CausalCache (not a list + index in module attributes);
 // spatial zero padding is the conv's own padding (same values as the reference's F.pad).
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -49,6 +50,21 @@ torch::Tensor CausalConv3dImpl::forward(const torch::Tensor& x, const torch::Ten
   const int64_t cached = cache.defined() ? cache.size(2) : 0;
   const int64_t zeros = time_pad_ - cached;
   TORCH_CHECK(zeros >= 0, "CausalConv3d: cache of ", cached, " frames exceeds the temporal padding ", time_pad_);
+  const int64_t kt = weight.size(2);
+  if (cached == 0 && zeros == kt - 1 && stride[0] == 1 && !(torch::GradMode::is_enabled() && x.requires_grad())) {
+    // A video's first chunk: the causal zero frames add exact zeros, so output frame t < kt-1 is the
+    // conv of input frames 0..t with the last t+1 temporal taps only (kt times fewer FLOPs for the
+    // decoder's 1-frame first chunk, which otherwise convolves two frames of zeros at every layer).
+    const int64_t frames = x.size(2);
+    const std::vector<int64_t> pad = {0, padding[1], padding[2]};
+    std::vector<torch::Tensor> outs;
+    for (int64_t t = 0; t < std::min(zeros, frames); ++t) {
+      outs.push_back(t2v::nn::conv_forward(x.narrow(2, 0, t + 1), weight.narrow(2, zeros - t, t + 1), bias, stride,
+                                      pad));  // [B, out, 1, H', W']
+    }
+    if (frames > zeros) outs.push_back(t2v::nn::conv_forward(x, weight, bias, stride, pad));  // [B, out, T - zeros, H', W']
+    return outs.size() == 1 ? outs[0] : torch::cat(outs, 2);                              // [B, out, T, H', W']
+  }
   std::vector<torch::Tensor> parts;
   parts.reserve(3);
   if (zeros > 0) parts.push_back(torch::zeros({x.size(0), x.size(1), zeros, x.size(3), x.size(4)}, x.options()));
@@ -72,7 +88,52 @@ torch::Tensor CausalConv3dImpl::forward_cached(const torch::Tensor& x, CausalCac
 
 // ---------------------------------------------------------------------------------- RMS_norm
 
+namespace {
+// The same normalisation in two passes over contiguous fp32 x [B, C, ...] (the tensor form takes five:
+// norm, div and two products, with a strided reduction over C): per position, the channels' sum of
+// squares in double; then x · sqrt(C)·gamma_c / max(||x||, 1e-12). The order of roundings differs from
+// F.normalize's by an ulp or two.
+torch::Tensor rms_norm_cpu_fp32(const torch::Tensor& x_in, const torch::Tensor& gamma) {
+  const auto x = x_in.contiguous();
+  const int64_t batch = x.size(0), channels = x.size(1), positions = x.numel() / std::max<int64_t>(1, batch * channels);
+  auto out = torch::empty_like(x);
+  const auto g = gamma.to(torch::kFloat64).contiguous().view({-1});
+  TORCH_CHECK(g.numel() == channels, "rms_norm: gamma has ", g.numel(), " values for ", channels, " channels");
+  const float* xp = x.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const double* gp = g.data_ptr<double>();
+  const double root_c = std::sqrt(static_cast<double>(channels));
+  constexpr int64_t kBlock = 512;  // positions per task: C rows of 2 KiB stay in cache between the passes
+  const int64_t blocks = (positions + kBlock - 1) / kBlock;
+  at::parallel_for(0, batch * blocks, 1, [&](int64_t begin, int64_t end) {
+    double inv[kBlock];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / blocks, p0 = (task % blocks) * kBlock, n = std::min(kBlock, positions - p0);
+      const float* xb = xp + b * channels * positions + p0;
+      float* ob = op + b * channels * positions + p0;
+      for (int64_t i = 0; i < n; ++i) inv[i] = 0.0;
+      for (int64_t c = 0; c < channels; ++c) {
+        const float* row = xb + c * positions;
+        for (int64_t i = 0; i < n; ++i) inv[i] += static_cast<double>(row[i]) * row[i];
+      }
+      for (int64_t i = 0; i < n; ++i) inv[i] = 1.0 / std::max(std::sqrt(inv[i]), 1e-12);
+      for (int64_t c = 0; c < channels; ++c) {
+        const float* row = xb + c * positions;
+        float* orow = ob + c * positions;
+        const double k = root_c * gp[c];
+        for (int64_t i = 0; i < n; ++i) orow[i] = static_cast<float>(row[i] * (inv[i] * k));
+      }
+    }
+  });
+  return out;
+}
+}  // namespace
+
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gamma) {
+  if (x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() >= 3 &&
+      !(torch::GradMode::is_enabled() && (x.requires_grad() || gamma.requires_grad()))) {
+    return rms_norm_cpu_fp32(x, gamma);
+  }
   // F.normalize(x, dim=1): x / max(||x||_2, 1e-12) over channels; then * sqrt(C) * gamma.
   auto denom = x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);  // [B, 1, ...]
   return x.div(denom).mul_(std::sqrt(static_cast<double>(x.size(1)))).mul_(gamma);
