@@ -4,15 +4,16 @@
 # --seconds passed, then merges the inputs that add coverage into tests/fuzz/corpus/<target>/ (which
 # the regular suite replays: ctest -R FuzzCorpusReplay). Prints one summary line per target; exits
 # non-zero on any crash, hang (> 10 s per input) or leak, leaving the reproducer in build-fuzz/findings/.
-#   bash scripts/fuzz.sh [--runs N] [--seconds S] [--jobs J] [target ...]   (targets: tests/fuzz/targets.cmake)
+#   bash scripts/fuzz.sh [--runs N] [--seconds S] [--jobs J] [--no-build] [target ...]   (targets: tests/fuzz/targets.cmake)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=10000000 seconds=3600 jobs=1 targets=()
+runs=10000000 seconds=3600 jobs=1 build_it=1 targets=()
 while (($#)); do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --no-build) build_it=0; shift ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -20,14 +21,16 @@ done
 if ((${#targets[@]} == 0)); then
   read -r -a targets <<<"$(sed -n 's/^set(T2V_FUZZ_TARGETS \(.*\))/\1/p' tests/fuzz/targets.cmake)"
 fi
+build=build-fuzz
+if ((build_it)); then
 bash scripts/setup.sh --deps-only
 if ! command -v clang++-14 >/dev/null || [ ! -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang-14 libclang-rt-14-dev >/dev/null
 fi
-build=build-fuzz
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DT2V_FUZZ=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
+fi
 [ -d tests/fuzz/corpus ] || python3 tests/fuzz/make_seeds.py
 
 # Halt on the first UBSan report; LibTorch's one-time global allocations are reachable, not leaks.

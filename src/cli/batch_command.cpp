@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "t2v/io/json_file.h"
 #include "cli/batch_file.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
@@ -88,7 +89,7 @@ void run(const BatchCommand& c) {
     json j = {{"line", e.line}, {"index", e.index}, {"status", status}, {"seed", seed},
               {"output", output}, {"seconds", secs}, {"base_seed", base_seed}};
     if (!error.empty()) j["error"] = error;
-    manifest << j.dump() << "\n";
+    manifest << io::to_json_text(j) << "\n";
     manifest.flush();
   };
 
@@ -171,10 +172,10 @@ void run(const BatchCommand& c) {
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "batch: %d done, %d skipped, %d failed in %.1f s\n", done, skipped, failed, total);
   if (c.json_output) {
-    std::printf("%s\n", json{{"done", done}, {"skipped", skipped}, {"failed", failed}, {"seconds", total},
-                             {"manifest", manifest_path.string()}, {"base_seed", base_seed}}
-                            .dump()
-                            .c_str());
+    std::printf("%s\n", io::to_json_text(json{{"done", done}, {"skipped", skipped}, {"failed", failed},
+                                              {"seconds", total}, {"manifest", manifest_path.string()},
+                                              {"base_seed", base_seed}})
+                           .c_str());
   }
   if (failed) throw UsageError(std::to_string(failed) + " of " + std::to_string(entries.size()) +
                                " entries failed (see the messages above and " + manifest_path.string() + ")");

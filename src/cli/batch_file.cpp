@@ -41,6 +41,8 @@ std::vector<BatchEntry> parse_batch_lines(std::istream& in, bool jsonl, const Ge
 }
 
 std::string expand_name_template(const std::string& tpl, const BatchEntry& e, uint64_t seed) {
+  // Names go into the manifest (JSON) and the log: the template must be text.
+  if (!is_valid_utf8(tpl)) throw UsageError("--name-template " + tpl + ": not valid UTF-8 text");
   static const std::regex field(R"(\{(index|line|slug|seed)(?::0?(\d+))?\})");
   std::string out;
   auto begin = std::sregex_iterator(tpl.begin(), tpl.end(), field);

@@ -1,3 +1,4 @@
+#include "t2v/io/json_file.h"
 #include "cli/bench_runs.h"
 
 #include <spdlog/spdlog.h>
@@ -99,7 +100,7 @@ void finish_bench(const BenchReport& r, const BenchSetup& setup, bool json_outpu
                 {"peak_gpu_bytes", gpu},  {"backend", backend},   {"device", setup.device.str()},
                 {"dtype", r.dtype},       {"threads", setup.threads}};
     for (const auto& [k, v] : r.extra.items()) out[k] = v;
-    std::printf("%s\n", out.dump().c_str());
+    std::printf("%s\n", io::to_json_text(out).c_str());
     return;
   }
   std::string runs;

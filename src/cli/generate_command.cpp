@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "t2v/io/json_file.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "cli/progress.h"
@@ -36,7 +37,7 @@ void run(const GenerateCommand& c) {
   auto result = pipe->generate(settings, progress.callbacks());
   progress.summary(result);
   spdlog::info("wrote {}", result.output.string());
-  if (c.json_output) std::printf("%s\n", result_json(result).dump().c_str());
+  if (c.json_output) std::printf("%s\n", io::to_json_text(result_json(result)).c_str());
 }
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <set>
 #include <torch/cuda.h>
 
+#include "t2v/io/json_file.h"
 #include "cli/commands.h"
 #include "t2v/cpu_kernels.h"
 #include "t2v/io/state_dict_loader.h"
@@ -61,7 +62,7 @@ void run_system_info(const InfoOptions& o) {
   json out = cpu_kernel_info();
   out["cuda"] = {{"available", torch::cuda::is_available()}, {"devices", torch::cuda::device_count()}};
   if (o.json_output) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", io::to_json_text(out, 2).c_str());
     return;
   }
   const json& b = out["blas"];
@@ -104,7 +105,7 @@ void run_info(const InfoOptions& o) {
   if (unsupported) out["unsupported_reason"] = *unsupported;
 
   if (o.json_output) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", io::to_json_text(out, 2).c_str());
     return;
   }
   std::printf("model: %s (%s)\n", src.root.string().c_str(), src.kind.c_str());
@@ -121,7 +122,7 @@ void run_info(const InfoOptions& o) {
                 human_bytes(c["bytes"].get<uint64_t>()).c_str(), c["files"].size(),
                 c["files"].size() == 1 ? "" : "s");
     std::printf("              config (%s): %s\n", c["config_origin"].get<std::string>().c_str(),
-                c["config"].dump().c_str());
+                io::to_json_text(c["config"]).c_str());
   }
 }
 }  // namespace

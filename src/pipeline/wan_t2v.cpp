@@ -1,4 +1,5 @@
 // Reference: W21 wan/text2video.py WanT2V.generate, wan/utils/utils.py cache_video.
+#include "t2v/io/json_file.h"
 #include "t2v/pipeline/wan_t2v.h"
 
 #include <ATen/core/Generator.h>
@@ -208,7 +209,7 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   wo.fps = s.fps;
   wo.crf = s.crf;
   wo.codec = s.codec;
-  wo.metadata = {{"title", s.prompt}, {"comment", meta.dump()}};
+  wo.metadata = {{"title", s.prompt}, {"comment", io::to_json_text(meta)}};
   io::VideoWriter writer(wo);
   std::vector<torch::Tensor> video_chunks;
   int done = 0;

@@ -7,6 +7,7 @@
 
 #include "cli/batch_file.h"
 #include "t2v/error.h"
+#include "t2v/io/json_file.h"
 #include "t2v/io/safetensors.h"
 #include "t2v/io/tensor_store.h"
 
@@ -114,6 +115,11 @@ TEST(BatchFile, BadLinesCarryAnErrorAndGoodLinesParse) {
   EXPECT_EQ(j[2].error, "\"steps\" has a value of the wrong type: \"many\"");
 }
 
+TEST(JsonText, InvalidUtf8IsReplacedNotThrown) {
+  const nlohmann::json j = {{"output", std::string("out/\xff.mp4")}};
+  EXPECT_EQ(t2v::io::to_json_text(j), "{\"output\":\"out/\xef\xbf\xbd.mp4\"}");
+}
+
 TEST(BatchFile, TemplateWidthsAreBounded) {
   t2v::cli::BatchEntry e;
   e.index = 7;
@@ -122,6 +128,8 @@ TEST(BatchFile, TemplateWidthsAreBounded) {
   EXPECT_EQ(t2v::cli::expand_name_template("{index:04}-{slug}-{seed}-{line:3}.mp4", e, 42), "0007-a-red-fox-42-009.mp4");
   EXPECT_EQ(error_of([&] { t2v::cli::expand_name_template("{index:0999999999999}", e, 1); }),
             "--name-template {index:0999999999999}: field width 999999999999 is out of range (at most 20)");
+  EXPECT_EQ(error_of([&] { t2v::cli::expand_name_template("{index}\xff.mp4", e, 1); }),
+            "--name-template {index}\\xff.mp4: not valid UTF-8 text");  // found by fuzz_batch
   EXPECT_EQ(error_of([&] { t2v::cli::expand_name_template("{prompt}", e, 1); }),
             "--name-template {prompt}: unknown field (use {index}, {index:04}, {line}, {slug}, {seed})");
 }

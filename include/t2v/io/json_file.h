@@ -14,6 +14,12 @@ nlohmann::json read_json_file(const std::filesystem::path& path);
 // Parses JSON text (e.g. a safetensors metadata entry); `source` names it in errors.
 nlohmann::json parse_json_text(const std::string& text, const std::string& source);
 
+// j as JSON text that never throws: strings holding bytes that are not UTF-8 (a file name, a path from
+// the command line) get U+FFFD in their place, where nlohmann's dump() would throw type_error 316.
+inline std::string to_json_text(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // j[key] converted to T, or `fallback` when the key is absent or null. A present value of the
 // wrong type is a ConfigError naming `source` and the key.
 template <typename T>
