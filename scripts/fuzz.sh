@@ -43,14 +43,16 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$build/findings/$t"
   log="$build/fuzz_$t.log"
   start=$(date +%s)
+  parallel=()  # -jobs makes libFuzzer fork workers that log to ./fuzz-N.log; one job runs in-process
+  ((jobs > 1)) && parallel=(-jobs="$jobs" -workers="$jobs")
   set +e
   "$build/fuzz_$t" -runs="$runs" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
-    -jobs="$jobs" -workers="$jobs" -print_final_stats=1 -artifact_prefix="$build/findings/$t/" \
+    "${parallel[@]}" -print_final_stats=1 -artifact_prefix="$build/findings/$t/" \
     "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" "$build"/fuzz-*.log 2>/dev/null | awk '{s+=$1} END {print s+0}')
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" fuzz-*.log 2>/dev/null | awk '{s+=$1} END {print s+0}')
   findings=$(find "$build/findings/$t" -type f | wc -l)
   crashes=$(find "$build/findings/$t" -name 'crash-*' | wc -l)
   hangs=$(find "$build/findings/$t" -name 'timeout-*' | wc -l)
@@ -61,6 +63,6 @@ for t in "${targets[@]}"; do
   kept=$(find "tests/fuzz/corpus/$t" -type f | wc -l)
   echo "fuzz $t: $execs executions in ${secs} s, $crashes crashes, $hangs hangs, $leaks leaks, $ooms ooms (exit $rc); corpus $kept inputs"
   if ((rc != 0 || findings != 0)); then status=1; tail -40 "$log"; fi
-  rm -f "$build"/fuzz-*.log
+  rm -f fuzz-*.log
 done
 exit $status
