@@ -97,6 +97,31 @@ void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
       ->group(w);
 }
 
+namespace {
+// nlohmann's get<int>() of a JSON float or of an out-of-range integer is a C++ float->int conversion
+// outside the target's range: undefined behaviour (found by fuzz_batch with {"frames": 1e55}).
+int int_value(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_number_integer()) throw UsageError("\"" + key + "\" must be an integer, got " + v.dump());
+  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max())
+                                           : v.get<int64_t>() >= std::numeric_limits<int>::min() &&
+                                                 v.get<int64_t>() <= std::numeric_limits<int>::max();
+  if (!fits) throw UsageError("\"" + key + "\" is out of range: " + v.dump());
+  return static_cast<int>(v.get<int64_t>());
+}
+
+uint64_t seed_value(const nlohmann::json& v) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) {
+    throw UsageError("\"seed\" must be a non-negative integer, got " + v.dump());
+  }
+  return v.get<uint64_t>();
+}
+
+double number_value(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_number()) throw UsageError("\"" + key + "\" has a value of the wrong type: " + v.dump());
+  return v.get<double>();
+}
+}  // namespace
+
 void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
   if (!line.is_object()) throw UsageError("expected a JSON object");
   for (auto it = line.begin(); it != line.end(); ++it) {
@@ -105,21 +130,21 @@ void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
     try {
       if (k == "prompt") o.prompt = v.get<std::string>();
       else if (k == "negative_prompt") o.negative_prompt = v.get<std::string>();
-      else if (k == "seed") o.seed = v.get<uint64_t>();
-      else if (k == "width") o.width = v.get<int>();
-      else if (k == "height") o.height = v.get<int>();
+      else if (k == "seed") o.seed = seed_value(v);
+      else if (k == "width") o.width = int_value(v, k);
+      else if (k == "height") o.height = int_value(v, k);
       else if (k == "size") o.size = v.get<std::string>();
       else if (k == "resolution") o.resolution = v.get<std::string>();
       else if (k == "aspect") o.aspect = v.get<std::string>();
-      else if (k == "frames") o.frames = v.get<int>();
-      else if (k == "duration") o.duration = v.get<double>();
+      else if (k == "frames") o.frames = int_value(v, k);
+      else if (k == "duration") o.duration = number_value(v, k);
       else if (k == "fps") o.fps = v.is_string() ? v.get<std::string>() : v.dump();
-      else if (k == "steps") o.steps = v.get<int>();
-      else if (k == "guidance") o.guidance = v.get<double>();
-      else if (k == "shift") o.shift = v.get<double>();
+      else if (k == "steps") o.steps = int_value(v, k);
+      else if (k == "guidance") o.guidance = number_value(v, k);
+      else if (k == "shift") o.shift = number_value(v, k);
       else if (k == "sampler") o.sampler = v.get<std::string>();
       else if (k == "output") o.output = v.get<std::string>();
-      else if (k == "crf") o.crf = v.get<int>();
+      else if (k == "crf") o.crf = int_value(v, k);
       else throw UsageError("unknown key \"" + k + "\" (expected prompt, negative_prompt, seed, width, height, size, "
                             "resolution, aspect, frames, duration, fps, steps, guidance, shift, sampler, output, crf)");
     } catch (const nlohmann::json::exception&) {

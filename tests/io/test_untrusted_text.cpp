@@ -112,7 +112,18 @@ TEST(BatchFile, BadLinesCarryAnErrorAndGoodLinesParse) {
   EXPECT_EQ(*j[0].options.steps, 3);
   EXPECT_TRUE(j[1].error.rfind("invalid JSON (", 0) == 0) << j[1].error;
   EXPECT_TRUE(is_valid_utf8(j[1].error)) << j[1].error;
-  EXPECT_EQ(j[2].error, "\"steps\" has a value of the wrong type: \"many\"");
+  EXPECT_EQ(j[2].error, "\"steps\" must be an integer, got \"many\"");
+
+  // Found by fuzz_batch: a float or huge number for an integer key was undefined behaviour.
+  std::istringstream nums("{\"prompt\": \"x\", \"frames\": 1e55}\n{\"prompt\": \"x\", \"width\": 99999999999}\n"
+                          "{\"prompt\": \"x\", \"seed\": -1}\n{\"prompt\": \"x\", \"guidance\": 4}\n");
+  const auto n = t2v::cli::parse_batch_lines(nums, /*jsonl=*/true, {});
+  ASSERT_EQ(n.size(), 4u);
+  EXPECT_EQ(n[0].error, "\"frames\" must be an integer, got 1e+55");
+  EXPECT_EQ(n[1].error, "\"width\" is out of range: 99999999999");
+  EXPECT_EQ(n[2].error, "\"seed\" must be a non-negative integer, got -1");
+  EXPECT_EQ(n[3].error, "");
+  EXPECT_DOUBLE_EQ(*n[3].options.guidance, 4.0);
 }
 
 TEST(JsonText, InvalidUtf8IsReplacedNotThrown) {
