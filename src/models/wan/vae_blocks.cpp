@@ -56,13 +56,12 @@ torch::Tensor CausalConv3dImpl::forward(const torch::Tensor& x, const torch::Ten
     // conv of input frames 0..t with the last t+1 temporal taps only (kt times fewer FLOPs for the
     // decoder's 1-frame first chunk, which otherwise convolves two frames of zeros at every layer).
     const int64_t frames = x.size(2);
-    const std::vector<int64_t> pad = {0, padding[1], padding[2]};
     std::vector<torch::Tensor> outs;
     for (int64_t t = 0; t < std::min(zeros, frames); ++t) {
       outs.push_back(t2v::nn::conv_forward(x.narrow(2, 0, t + 1), weight.narrow(2, zeros - t, t + 1), bias, stride,
-                                      pad));  // [B, out, 1, H', W']
+                                           padding));  // [B, out, 1, H', W'] (padding: H and W only)
     }
-    if (frames > zeros) outs.push_back(t2v::nn::conv_forward(x, weight, bias, stride, pad));  // [B, out, T - zeros, H', W']
+    if (frames > zeros) outs.push_back(t2v::nn::conv_forward(x, weight, bias, stride, padding));  // [B, out, T - zeros, H', W']
     return outs.size() == 1 ? outs[0] : torch::cat(outs, 2);                              // [B, out, T, H', W']
   }
   std::vector<torch::Tensor> parts;
