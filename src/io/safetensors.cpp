@@ -275,7 +275,7 @@ torch::Tensor SafetensorsFile::view(const std::string& name) const {
   if (reinterpret_cast<uintptr_t>(ptr) % dtype_itemsize(ti.dtype) != 0) {
     // Unaligned data (legal in safetensors): vectorised kernels assume alignment, so copy.
     auto out = torch::empty(ti.shape, options);
-    std::memcpy(out.data_ptr(), ptr, ti.end - ti.begin);
+    if (ti.end > ti.begin) std::memcpy(out.data_ptr(), ptr, ti.end - ti.begin);  // empty: data_ptr() is null
     return out;
   }
   return torch::from_blob(ptr, ti.shape, [keep_alive](void*) {}, options);
