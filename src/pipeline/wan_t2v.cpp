@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 
+#include "t2v/diffusion/denoise.h"
 #include "t2v/error.h"
 #include "t2v/io/safetensors.h"
 #include "t2v/models/wan/support.h"
@@ -31,6 +32,20 @@ const char* const kWanDefaultNegativePrompt =
 
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The Wan DiT as the loop's denoiser: branch 0 runs with the prompt's context, 1 with the negative's.
+class WanDenoiser final : public diffusion::Denoiser {
+ public:
+  WanDenoiser(wan::WanTransformer3DModel dit, wan::WanTextContext cond, wan::WanTextContext uncond)
+      : dit_(std::move(dit)), cond_(std::move(cond)), uncond_(std::move(uncond)) {}
+  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& t, int branch) override {
+    return dit_->forward(x, t, branch == 0 ? cond_ : uncond_);  // [1, C, T, h, w]
+  }
+
+ private:
+  wan::WanTransformer3DModel dit_;
+  wan::WanTextContext cond_, uncond_;
+};
 
 }  // namespace
 
@@ -157,30 +172,16 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   save("noise", latent);
   save("timesteps", torch::tensor(sampler->timesteps(), torch::kInt64));
   save("sigmas", sampler->sigmas());
-  for (int i = 0; i < s.steps; ++i) {
-    check_interrupted();
-    const auto t_step = Clock::now();
-    const int64_t timestep = sampler->timesteps()[static_cast<size_t>(i)];
-    auto t = torch::full({1}, timestep, torch::TensorOptions().dtype(torch::kInt64).device(options_.device));
-    auto x = latent.unsqueeze(0);  // [1, 16, T, h, w]
-    auto v_cond = dit->forward(x, t, cond)[0].to(torch::kFloat32);
-    auto v_uncond = dit->forward(x, t, uncond)[0].to(torch::kFloat32);
-    auto noise_pred = v_uncond + s.guidance * (v_cond - v_uncond);
-    if (keep) {
-      const std::string p = "step" + std::to_string(i) + ".";
-      save(p + "latent_in", latent);
-      save(p + "noise_pred_cond", v_cond);
-      save(p + "noise_pred_uncond", v_uncond);
-      save(p + "noise_pred", noise_pred);
-    }
-    latent = sampler->step(noise_pred, i, latent);
-    if (keep) {
-      const std::string p = "step" + std::to_string(i) + ".";
-      save(p + "x0_pred", sampler->last_x0());
-      save(p + "latent_out", latent);
-    }
-    if (progress.step) progress.step(i + 1, s.steps, seconds_since(t_step));
-  }
+  WanDenoiser denoiser(dit, cond, uncond);
+  diffusion::Expert expert;
+  expert.denoiser = &denoiser;
+  expert.guidance = s.guidance;
+  diffusion::DenoiseHooks hooks;
+  hooks.progress = [&](const diffusion::StepInfo& info) {
+    if (progress.step) progress.step(info.step + 1, info.total_steps, info.seconds);
+  };
+  if (keep) hooks.dump = save;
+  latent = diffusion::denoise(*sampler, {expert}, latent, s.conditioning, hooks);
   save("latent_final", latent);
   result.denoise_seconds = seconds_since(t0);
 

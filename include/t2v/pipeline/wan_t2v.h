@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "t2v/diffusion/denoise.h"
 #include "t2v/io/video_writer.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/pipeline/latent_grid.h"
@@ -51,6 +52,7 @@ struct GenerationSettings {
   int crf = 18;
   io::Codec codec = io::Codec::Auto;
   std::filesystem::path save_intermediates;  // empty = none
+  diffusion::Conditioning conditioning;      // init latent / known frames (none = text-to-video)
 };
 
 struct GenerationResult {

@@ -46,6 +46,18 @@ class Sampler {
   // order (a new set_timesteps() starts over); t2v::Error otherwise or on shape mismatch.
   torch::Tensor step(const torch::Tensor& model_output, int64_t step_index, const torch::Tensor& sample);
 
+  // Starts the run at step `step_index` instead of 0 (video-to-video: the steps before it are skipped,
+  // as diffusers' set_begin_index). Call after set_timesteps(); multistep history starts empty there.
+  void begin_at(int64_t step_index);
+  // The first step index begin_at() was given (0 for a run from pure noise).
+  int64_t begin_index() const { return begin_index_; }
+
+  // A clean sample brought to the noise level of step `step_index`: (1 - sigma_i) x0 + sigma_i noise,
+  // the flow-matching forward process (diffusers FlowMatchEulerDiscreteScheduler.scale_noise). Used
+  // for a video-to-video start and for known frames imposed at every step. step_index may be N (sigma
+  // 0: x0 itself).
+  torch::Tensor add_noise(const torch::Tensor& x0, const torch::Tensor& noise, int64_t step_index) const;
+
   // x0 = x_i - sigma_i * v of the last step (the reference's converted model output), undefined
   // before the first step.
   const torch::Tensor& last_x0() const { return last_x0_; }
@@ -72,9 +84,16 @@ class Sampler {
  private:
   SigmaSchedule schedule_;
   int64_t next_index_ = 0;
+  int64_t begin_index_ = 0;
   torch::Tensor last_x0_;
   int last_order_ = 0;
 };
+
+// The first step of a video-to-video run of `steps` steps at `strength` in [0, 1], as diffusers'
+// WanVideoToVideoPipeline.get_timesteps: init = min(int(steps * strength), steps), first =
+// max(steps - init, 0). strength 1 -> 0 (every step), strength 0 -> steps (no step: the input is kept).
+// UsageError naming "strength" outside [0, 1].
+int first_step_for_strength(int steps, double strength);
 
 // "unipc" | "dpm++" | "euler"; UsageError naming the valid choices otherwise. The returned sampler
 // still needs set_timesteps().
