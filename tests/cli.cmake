@@ -9,3 +9,6 @@ t2v_test(test_cli_batch e2e ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_batch.cpp)
 add_dependencies(test_cli_batch t2v)
 t2v_test(test_cli_bench e2e ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_bench.cpp)
 add_dependencies(test_cli_bench t2v)
+t2v_test(test_cli_conditions e2e ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_conditions.cpp)
+add_dependencies(test_cli_conditions t2v)
+target_link_libraries(test_cli_conditions PRIVATE PkgConfig::FFMPEG)  # writes a frameless video

@@ -1,2 +1,4 @@
 # End-to-end pipeline (library level) against the official WanT2V run.
 t2v_test(test_t2v_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_t2v_golden.cpp)
+# Conditions: frame -> latent rule, placements, layouts, sizes, fitting, composer.
+t2v_test(test_conditions unit ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_conditions.cpp)

@@ -137,6 +137,8 @@ void run(const BatchCommand& c) {
       throw;  // the template (or the lines) must change: refuse the whole batch before any work
     } catch (const UsageError& ex) {
       fail(e, ex.what());
+    } catch (const InputError& ex) {  // an unreadable image or video of this line
+      fail(e, ex.what());
     }
   }
 
@@ -190,6 +192,7 @@ void register_batch(CLI::App& app, Action* action) {
       ->check(CLI::ExistingFile);
   add_model_options(cmd, &c->model);
   add_generate_options(cmd, &c->defaults, /*with_prompt=*/false);
+  add_condition_options(cmd, &c->defaults);
   cmd->add_option("--output-dir", c->output_dir, "Where the videos and batch-manifest.jsonl go")->capture_default_str();
   cmd->add_option("--name-template", c->name_template, "Output names: {index}, {index:04}, {line}, {slug}, {seed}")
       ->capture_default_str();

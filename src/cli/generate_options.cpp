@@ -52,7 +52,7 @@ void add_model_options(CLI::App* cmd, ModelOptions* o) {
 
 void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
   auto* p = "Prompt";
-  if (with_prompt) cmd->add_option("-p,--prompt", o->prompt, "What the video shows")->required()->group(p);
+  if (with_prompt) cmd->add_option("-p,--prompt", o->prompt, "What the video shows (required unless --decode-only)")->group(p);
   cmd->add_option("-n,--negative-prompt", o->negative_prompt,
                   "What to avoid (default: Wan's default negative prompt; \"\" for none)")
       ->group(p);
@@ -95,6 +95,39 @@ void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
                   "Write text contexts, noise, per-step predictions/latents and the video as safetensors "
                   "(names as the golden fixtures)")
       ->group(w);
+}
+
+void add_condition_options(CLI::App* cmd, GenerateOptions* o) {
+  auto* c = "Images and videos (an image is a one-frame video)";
+  cmd->add_option("--image", o->image, "First frame: image-to-video (PNG, JPEG, WebP; or a video's first frame)")->group(c);
+  cmd->add_option("--last-image", o->last_image, "Last frame; with --image: first-last-frame")->group(c);
+  cmd->add_option("--init-video", o->init_video, "Video-to-video: transform this video (MP4, WebM, MKV, MOV)")->group(c);
+  cmd->add_option("--strength", o->strength,
+                  "With --init-video: 1 ignores the video (= text-to-video with the same seed), small values stay "
+                  "close to it (default 0.8)")
+      ->group(c);
+  cmd->add_option("--extend", o->extend, "Continue this clip: output = the clip unchanged + --frames new frames")->group(c);
+  cmd->add_flag("--backward", o->backward, "With --extend: generate the frames before the clip")->group(c);
+  cmd->add_option("--overlap", o->overlap,
+                  "With --extend/--join: source frames that condition the new part (default 5: the 4k+1 frames of two "
+                  "latent frames)")
+      ->group(c);
+  cmd->add_option("--join", o->join, "A B: output = A + a generated transition of --frames frames + B")
+      ->expected(2)
+      ->group(c);
+  cmd->add_option("--cond", o->cond,
+                  "FILE@FRAME[:STRENGTH]: place an image or clip at an output frame (negative counts from the "
+                  "end: -1 = last); repeatable")
+      ->group(c);
+  cmd->add_option("--fit", o->fit, "How inputs meet the output size: crop (cover, centre-crop) | pad | stretch")
+      ->check(CLI::IsMember({"crop", "pad", "stretch"}))
+      ->capture_default_str()
+      ->group(c);
+  cmd->add_option("--max-area", o->max_area,
+                  "With no size given, the output takes the first input's aspect ratio at this many pixels "
+                  "(default: the model's area, 832x480 for Wan2.1)")
+      ->check(CLI::PositiveNumber)
+      ->group(c);
 }
 
 namespace {
@@ -145,8 +178,22 @@ void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
       else if (k == "sampler") o.sampler = v.get<std::string>();
       else if (k == "output") o.output = v.get<std::string>();
       else if (k == "crf") o.crf = int_value(v, k);
+      else if (k == "image") o.image = v.get<std::string>();
+      else if (k == "last_image") o.last_image = v.get<std::string>();
+      else if (k == "init_video") o.init_video = v.get<std::string>();
+      else if (k == "strength") o.strength = number_value(v, k);
+      else if (k == "extend") o.extend = v.get<std::string>();
+      else if (k == "backward") o.backward = v.get<bool>();
+      else if (k == "overlap") o.overlap = int_value(v, k);
+      else if (k == "join") {
+        o.join = v.get<std::vector<std::string>>();
+        if (o.join.size() != 2) throw UsageError("\"join\" must be a list of two files [A, B]");
+      } else if (k == "cond") {
+        o.cond = v.is_string() ? std::vector<std::string>{v.get<std::string>()} : v.get<std::vector<std::string>>();
+      } else if (k == "fit") o.fit = v.get<std::string>();
       else throw UsageError("unknown key \"" + k + "\" (expected prompt, negative_prompt, seed, width, height, size, "
-                            "resolution, aspect, frames, duration, fps, steps, guidance, shift, sampler, output, crf)");
+                            "resolution, aspect, frames, duration, fps, steps, guidance, shift, sampler, output, crf, "
+                            "image, last_image, init_video, strength, extend, backward, overlap, join, cond, fit)");
     } catch (const nlohmann::json::exception&) {
       throw UsageError("\"" + k + "\" has a value of the wrong type: " + v.dump());
     }
@@ -235,8 +282,23 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   g.duration = o.duration;
   if (o.fps) g.fps = io::parse_fps(*o.fps);
   s.fps = g.fps;
-  s.grid = pipeline::resolve_grid(g, p.grid_limits());
+  pipeline::ConditionsRequest cr;
+  if (o.image) cr.conditions.push_back({*o.image, 0, 1.0, "image"});
+  if (o.last_image) cr.conditions.push_back({*o.last_image, -1, 1.0, "last_image"});
+  for (const auto& c : o.cond) cr.conditions.push_back(pipeline::parse_condition(c, "cond"));
+  if (o.init_video) cr.init_video = *o.init_video;
+  cr.strength = o.strength;
+  if (o.extend) cr.extend = *o.extend;
+  cr.backward = o.backward;
+  cr.overlap = o.overlap;
+  for (const auto& f : o.join) cr.join.emplace_back(f);
+  cr.fit = pipeline::parse_fit(o.fit);
+  cr.max_area = o.max_area;
+  auto planned = pipeline::plan_generation(cr, g, p.grid_limits());
+  s.grid = planned.grid;
+  s.conditions = std::move(planned.plan);
   for (const auto& n : s.grid.notices) spdlog::warn("{}", n);
+  for (const auto& n : s.conditions.notices) spdlog::info("{}", n);
   s.steps = o.steps.value_or(d.steps.value_or(50));
   if (s.steps < 1) throw UsageError("--steps must be at least 1");
   s.guidance = o.guidance.value_or(d.guidance.value_or(5.0));
@@ -247,8 +309,9 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   s.crf = o.crf;
   s.codec = o.codec == "h265" ? io::Codec::H265 : io::Codec::Auto;
   s.output = o.output ? *o.output : default_output;
-  if (s.output.empty()) s.output = slugify(s.prompt) + "-" + std::to_string(s.seed) + (s.grid.frames == 1 ? ".png" : ".mp4");
-  if (s.output.extension() == ".png" && s.grid.frames != 1) {
+  const int out_frames = s.conditions.output_frames;
+  if (s.output.empty()) s.output = slugify(s.prompt) + "-" + std::to_string(s.seed) + (out_frames == 1 ? ".png" : ".mp4");
+  if (s.output.extension() == ".png" && out_frames != 1) {
     throw UsageError("output " + s.output.string() + ": a .png holds one frame; add --frames 1 or use .mp4");
   }
   io::check_output_path(s.output, s.codec);
@@ -263,6 +326,10 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
     }
     const fs::path dir = s.save_intermediates.has_parent_path() ? s.save_intermediates.parent_path() : fs::path(".");
     if (!fs::is_directory(dir)) throw InputError("--save-intermediates: directory does not exist: " + dir.string());
+  }
+  s.save_latents = o.save_latents;
+  if (!s.save_latents.empty() && s.save_latents.extension() != ".safetensors") {
+    throw UsageError("--save-latents " + s.save_latents.string() + ": expected a .safetensors file");
   }
   return s;
 }

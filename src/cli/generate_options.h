@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "t2v/models/wan/model_source.h"
 #include "t2v/pipeline/wan_t2v.h"
@@ -43,11 +44,24 @@ struct GenerateOptions {
   int crf = 18;
   std::string codec = "h264";
   std::string save_intermediates;
+  std::string save_latents;
+  // Conditions (images and clips).
+  std::optional<std::string> image, last_image, init_video, extend;
+  std::optional<double> strength;
+  bool backward = false;
+  std::optional<int> overlap;
+  std::vector<std::string> join;  // A B
+  std::vector<std::string> cond;  // FILE@FRAME[:STRENGTH]
+  std::string fit = "crop";
+  std::optional<int64_t> max_area;
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions* o);
 // `with_prompt`: generate has -p; batch takes prompts from its file.
 void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt);
+// --image, --last-image, --init-video/--strength, --extend/--backward/--overlap, --join, --cond,
+// --fit, --max-area (generate; batch takes them as per-line defaults).
+void add_condition_options(CLI::App* cmd, GenerateOptions* o);
 
 // Applies one JSON object of overrides (batch .jsonl line) onto `o`. UsageError naming the key on
 // an unknown key or a value of the wrong type.

@@ -103,6 +103,7 @@ void run_info(const InfoOptions& o) {
   const auto unsupported = wan::unsupported_reason(src);
   out["supported"] = !unsupported.has_value();
   if (unsupported) out["unsupported_reason"] = *unsupported;
+  out["modes"] = wan::supported_modes(src);
 
   if (o.json_output) {
     std::printf("%s\n", io::to_json_text(out, 2).c_str());
@@ -112,6 +113,9 @@ void run_info(const InfoOptions& o) {
   std::printf("text length: %lld tokens; tokenizer: %s\n", static_cast<long long>(src.text_len),
               out["tokenizer"]["origin"].get<std::string>().c_str());
   if (unsupported) std::printf("NOT SUPPORTED: %s\n", unsupported->c_str());
+  std::string modes;
+  for (const auto& m : out["modes"]) modes += (modes.empty() ? "" : ", ") + m.get<std::string>();
+  if (!modes.empty()) std::printf("modes: %s\n", modes.c_str());
   for (const char* role : {"text_encoder", "transformer", "vae"}) {
     const json& c = out[role];
     std::string dtypes;

@@ -5,8 +5,11 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/log.h>
 #include <libswscale/swscale.h>
 }
+
+#include <mutex>
 
 #include "t2v/error.h"
 #include "t2v/io/video_writer.h"
@@ -38,6 +41,9 @@ void collect(const AVDictionary* dict, std::map<std::string, std::string>& out) 
 }  // namespace
 
 DecodedVideo read_video(const std::filesystem::path& path) {
+  // A corrupt input gets one error line from t2v; FFmpeg's own decoder chatter would precede it.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { if (av_log_get_level() > AV_LOG_FATAL) av_log_set_level(AV_LOG_FATAL); });
   Ctx c;
   int rc = avformat_open_input(&c.fmt, path.c_str(), nullptr, nullptr);
   if (rc < 0) throw InputError(path.string() + ": cannot open video: " + av_error(rc));
@@ -91,7 +97,7 @@ DecodedVideo read_video(const std::filesystem::path& path) {
   }
   avcodec_send_packet(c.dec, nullptr);
   receive();
-  if (frames.empty()) throw InputError(path.string() + ": no frames decoded");
+  if (frames.empty()) throw InputError(path.string() + ": no video frames could be decoded (empty or corrupt)");
   out.frames = torch::stack(frames);
   return out;
 }

@@ -129,6 +129,8 @@ struct VideoWriter::State {
     }
   }
 
+  torch::Tensor padded = torch::empty({0, 0, 3}, torch::kUInt8);  // conversion source with spare rows
+
   [[noreturn]] void fail(const std::string& what, int code) const {
     throw Error("video writer (" + options.path.string() + "): " + what + ": " + av_error(code));
   }
@@ -168,6 +170,12 @@ struct VideoWriter::State {
     if (codec == Codec::H264 || codec == Codec::H265) {
       av_dict_set(&opts, "crf", std::to_string(options.crf).c_str(), 0);
       av_dict_set(&opts, "preset", options.preset.c_str(), 0);
+      // Same frames, same file: Debian's x264 (core 164) with its AVX-512 kernels encoded identical
+      // YUV frames differently from one process (or one encoder) to the next, as if reading
+      // uninitialised memory; with asm=avx2 (threads as usual) the output is repeatable.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      if (codec == Codec::H264 && __builtin_cpu_supports("avx512f")) av_dict_set(&opts, "x264-params", "asm=avx2", 0);
+#endif
       if (codec == Codec::H265) av_dict_set(&opts, "x265-params", "log-level=error", 0);
     } else if (codec == Codec::VP9) {
       av_dict_set(&opts, "crf", std::to_string(options.crf).c_str(), 0);
@@ -258,6 +266,11 @@ void VideoWriter::write(const torch::Tensor& frame_in) {
     rgb = torch::cat({rgb, rgb.slice(0, o.height - 1).expand({s.enc_height - o.height, o.width, 3})}, 0);
     rgb = torch::cat({rgb, rgb.slice(1, o.width - 1).expand({s.enc_height, s.enc_width - o.width, 3})}, 1).contiguous();
   }
+  // swscale's SIMD input readers may read a little past the end of the source picture (FFmpeg
+  // expects padded buffers): the frame goes into a 64-byte-aligned buffer with spare zero rows.
+  if (s.padded.size(1) != s.enc_width) s.padded = torch::zeros({s.enc_height + 2, s.enc_width, 3}, torch::kUInt8);
+  s.padded.slice(0, 0, s.enc_height).copy_(rgb);
+  rgb = s.padded;
   int rc = av_frame_make_writable(s.frame);
   if (rc < 0) s.fail("frame buffer", rc);
   const uint8_t* src[1] = {rgb.data_ptr<uint8_t>()};

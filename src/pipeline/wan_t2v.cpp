@@ -128,12 +128,62 @@ torch::Tensor to_uint8_frames(const torch::Tensor& video) {
   return x.permute({1, 2, 3, 0}).contiguous();  // [3, n, H, W] -> [n, H, W, 3]
 }
 
+std::vector<std::string> WanT2VPipeline::supported_modes() const {
+  return wan::supported_modes(source_);
+}
+
+diffusion::Conditioning WanT2VPipeline::encode_conditions(const GenerationSettings& s) {
+  diffusion::Conditioning c;
+  const auto& plan = s.conditions;
+  const bool init = plan.init_input >= 0;
+  if (!init && !plan.has_known()) return c;
+  if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
+  torch::NoGradGuard no_grad;
+  const int stride = static_cast<int>(source_.vae_config.scale_factor_temporal);
+  if (init) {
+    c.init_latent = models_->vae->encode(plan.init_video(s.grid.frames).to(options_.device));  // [16, T, h, w]
+    c.strength = plan.strength;
+  }
+  if (plan.has_known()) {
+    auto z = models_->vae->encode(plan.known_video(stride).to(options_.device));  // [16, T', h, w], T' <= T
+    c.known_latent = torch::zeros({z.size(0), s.grid.latent_frames, z.size(2), z.size(3)}, z.options());
+    c.known_latent.slice(1, 0, z.size(1)).copy_(z);
+    c.known_weight = torch::tensor(plan.latent_weight, torch::kFloat32).to(options_.device);  // [T]
+  }
+  return c;
+}
+
+int WanT2VPipeline::write_video(const torch::Tensor& latent, const std::vector<OutputSpan>& layout,
+                                const std::map<int, torch::Tensor>& kept, const io::VideoWriterOptions& wo,
+                                int total_frames, const ProgressCallbacks& progress,
+                                std::vector<torch::Tensor>* keep_chunks) {
+  if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
+  torch::NoGradGuard no_grad;
+  VideoFileSink sink(wo);
+  LayoutComposer composer(layout, kept, sink);
+  wan::VAEDecodeOptions vo;
+  vo.tile_size = options_.vae_tile;
+  vo.overlap = options_.vae_overlap;
+  models_->vae->decode_stream(
+      latent,
+      [&](const torch::Tensor& frames) {  // [3, n, H, W]
+        check_interrupted();
+        if (keep_chunks) keep_chunks->push_back(frames.to(torch::kCPU));
+        composer.generated(to_uint8_frames(frames).to(torch::kCPU));  // [n, H, W, 3]
+        if (progress.frames) progress.frames(composer.written(), total_frames);
+      },
+      vo);
+  composer.finish();
+  return composer.written();
+}
+
 GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const ProgressCallbacks& progress) {
   const auto t_start = Clock::now();
   gpu_peak_bytes(options_.device, /*reset=*/true);
+  const auto& plan = s.conditions;
   GenerationResult result;
   result.seed = s.seed;
-  result.frames = s.grid.frames;
+  result.frames = plan.output_frames ? plan.output_frames : s.grid.frames;
   result.width = s.grid.width;
   result.height = s.grid.height;
   result.output = s.output;
@@ -154,7 +204,12 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   result.text_seconds = seconds_since(t0);
   check_interrupted();
 
-  // 2. Denoise.
+  // 2. Conditions -> latents (VAE encode), before the DiT takes the memory.
+  diffusion::Conditioning conditioning = encode_conditions(s);
+  if (conditioning.known_latent.defined()) save("known_latent", conditioning.known_latent);
+  if (conditioning.init_latent.defined()) save("init_latent", conditioning.init_latent);
+
+  // 3. Denoise.
   if (progress.stage) progress.stage("denoise");
   t0 = Clock::now();
   if (models_->dit.is_empty()) models_->dit = wan::load_wan_transformer(source_, options_.dtype, options_.device);
@@ -181,14 +236,11 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
     if (progress.step) progress.step(info.step + 1, info.total_steps, info.seconds);
   };
   if (keep) hooks.dump = save;
-  latent = diffusion::denoise(*sampler, {expert}, latent, s.conditioning, hooks);
+  latent = diffusion::denoise(*sampler, {expert}, latent, conditioning, hooks);
   save("latent_final", latent);
   result.denoise_seconds = seconds_since(t0);
 
-  // 3. Decode + write, frame by frame.
-  if (progress.stage) progress.stage("decode");
-  t0 = Clock::now();
-  if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
+  // 4. Metadata, latent file, then decode + write, frame by frame.
   nlohmann::json meta = {{"model", source_.root.filename().string()},
                          {"prompt", s.prompt},
                          {"negative_prompt", s.negative_prompt},
@@ -199,10 +251,22 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
                          {"sampler", s.sampler},
                          {"width", s.grid.width},
                          {"height", s.grid.height},
-                         {"frames", s.grid.frames},
+                         {"frames", result.frames},
                          {"fps", std::to_string(s.fps.num) + "/" + std::to_string(s.fps.den)},
                          {"generator", std::string("t2v ") + T2V_VERSION}};
+  std::map<int, torch::Tensor> kept;
+  std::vector<OutputSpan> layout = plan.layout;
+  if (layout.empty()) layout = {{true, -1, 0, s.grid.frames}};
+  for (const auto& span : layout)
+    if (!span.generated) kept[span.input] = plan.inputs[span.input].fitted;
+  if (!plan.inputs.empty()) meta["conditions"] = plan.metadata();
   result.settings = meta;
+  if (!s.save_latents.empty()) {
+    LatentFile lf{latent, layout, kept, s.grid.width, s.grid.height, result.frames, s.fps, s.prompt, meta};
+    save_latent_file(s.save_latents, lf);
+  }
+  if (progress.stage) progress.stage("decode");
+  t0 = Clock::now();
   io::VideoWriterOptions wo;
   wo.path = s.output;
   wo.width = s.grid.width;
@@ -211,32 +275,56 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   wo.crf = s.crf;
   wo.codec = s.codec;
   wo.metadata = {{"title", s.prompt}, {"comment", io::to_json_text(meta)}};
-  io::VideoWriter writer(wo);
   std::vector<torch::Tensor> video_chunks;
-  int done = 0;
-  wan::VAEDecodeOptions vo;
-  vo.tile_size = options_.vae_tile;
-  vo.overlap = options_.vae_overlap;
-  models_->vae->decode_stream(
-      latent,
-      [&](const torch::Tensor& frames) {  // [3, n, H, W]
-        check_interrupted();
-        if (keep) video_chunks.push_back(frames.to(torch::kCPU));
-        auto u8 = to_uint8_frames(frames).to(torch::kCPU);  // [n, H, W, 3]
-        for (int64_t f = 0; f < u8.size(0); ++f) writer.write(u8[f]);
-        done += static_cast<int>(u8.size(0));
-        if (progress.frames) progress.frames(done, s.grid.frames);
-      },
-      vo);
+  write_video(latent, layout, kept, wo, result.frames, progress, keep ? &video_chunks : nullptr);
   if (keep) {
     auto video = torch::cat(video_chunks, 1);
     save("video", video);
     save("frames_u8", to_uint8_frames(video));
     io::save_safetensors(s.save_intermediates, saved, {{"prompt", s.prompt}, {"seed", std::to_string(s.seed)}});
   }
-  writer.finish();
   result.decode_seconds = seconds_since(t0);
   result.total_seconds = seconds_since(t_start);
+  result.peak_rss_bytes = peak_rss_bytes();
+  result.peak_gpu_bytes = gpu_peak_bytes(options_.device, /*reset=*/false);
+  return result;
+}
+
+GenerationResult WanT2VPipeline::decode_latents(const LatentFile& f, const fs::path& output, int crf, io::Codec codec,
+                                                const ProgressCallbacks& progress) {
+  const auto t_start = Clock::now();
+  const auto& vc = source_.vae_config;
+  const int64_t sf = vc.scale_factor_spatial, tf = vc.scale_factor_temporal;
+  if (f.latent.size(0) != vc.z_dim || f.latent.size(2) * sf != f.height || f.latent.size(3) * sf != f.width) {
+    throw InputError("decode_only: the latent [" + std::to_string(f.latent.size(0)) + ", " + std::to_string(f.latent.size(1)) +
+                     ", " + std::to_string(f.latent.size(2)) + ", " + std::to_string(f.latent.size(3)) +
+                     "] does not fit this model's VAE (" + std::to_string(vc.z_dim) + " channels, stride " +
+                     std::to_string(sf) + ") at " + std::to_string(f.width) + "x" + std::to_string(f.height));
+  }
+  const int decoded = static_cast<int>(1 + tf * (f.latent.size(1) - 1));
+  for (const auto& span : f.layout) {
+    if (span.generated && span.first + span.count > decoded) {
+      throw InputError("decode_only: the layout needs more frames than the latent decodes to (" + std::to_string(decoded) + ")");
+    }
+  }
+  if (progress.stage) progress.stage("decode");
+  GenerationResult result;
+  result.output = output;
+  result.frames = f.frames;
+  result.width = f.width;
+  result.height = f.height;
+  result.settings = f.settings;
+  if (f.settings.contains("seed") && f.settings["seed"].is_number_unsigned()) result.seed = f.settings["seed"].get<uint64_t>();
+  io::VideoWriterOptions wo;
+  wo.path = output;
+  wo.width = f.width;
+  wo.height = f.height;
+  wo.fps = f.fps;
+  wo.crf = crf;
+  wo.codec = codec;
+  wo.metadata = {{"title", f.title}, {"comment", io::to_json_text(f.settings)}};
+  write_video(f.latent.to(options_.device), f.layout, f.kept, wo, f.frames, progress, nullptr);
+  result.decode_seconds = result.total_seconds = seconds_since(t_start);
   result.peak_rss_bytes = peak_rss_bytes();
   result.peak_gpu_bytes = gpu_peak_bytes(options_.device, /*reset=*/false);
   return result;

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "t2v/diffusion/denoise.h"
+#include "t2v/pipeline/conditions.h"
+#include "t2v/pipeline/output.h"
 #include "t2v/io/video_writer.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/pipeline/latent_grid.h"
@@ -52,7 +54,8 @@ struct GenerationSettings {
   int crf = 18;
   io::Codec codec = io::Codec::Auto;
   std::filesystem::path save_intermediates;  // empty = none
-  diffusion::Conditioning conditioning;      // init latent / known frames (none = text-to-video)
+  ConditionPlan conditions;                  // planned inputs (none = text-to-video)
+  std::filesystem::path save_latents;        // also write the final latent file here (empty = no)
 };
 
 struct GenerationResult {
@@ -79,6 +82,11 @@ class WanT2VPipeline {
   // Encodes every prompt not yet cached, then frees the text encoder's weights.
   void prepare_prompts(const std::vector<std::string>& prompts);
   GenerationResult generate(const GenerationSettings& settings, const ProgressCallbacks& progress = {});
+  // Decodes a saved latent file to `output` (the video the run that saved it wrote).
+  GenerationResult decode_latents(const LatentFile& file, const std::filesystem::path& output, int crf,
+                                  io::Codec codec, const ProgressCallbacks& progress = {});
+  // The generation modes this model supports ("text-to-video", "image-to-video", ...).
+  std::vector<std::string> supported_modes() const;
 
   const wan::WanModelSource& source() const { return source_; }
   const PipelineOptions& options() const { return options_; }
@@ -88,6 +96,11 @@ class WanT2VPipeline {
  private:
   struct Models;
   const torch::Tensor& context_for(const std::string& prompt);
+  diffusion::Conditioning encode_conditions(const GenerationSettings& s);
+  // Decodes `latent` through the composer into the video file; returns frames written.
+  int write_video(const torch::Tensor& latent, const std::vector<OutputSpan>& layout, const std::map<int, torch::Tensor>& kept,
+                  const io::VideoWriterOptions& writer_options, int total_frames, const ProgressCallbacks& progress,
+                  std::vector<torch::Tensor>* keep_chunks);
   wan::WanModelSource source_;
   PipelineOptions options_;
   std::map<std::string, torch::Tensor> contexts_;  // prompt -> trimmed fp32 [L, text_dim] (CPU)

@@ -50,4 +50,9 @@ void check_supported(const WanModelSource& src) {
   if (auto why = unsupported_reason(src)) throw ConfigError(*why);
 }
 
+std::vector<std::string> supported_modes(const WanModelSource& src) {
+  if (unsupported_reason(src)) return {};
+  return {"text-to-video", "image-to-video", "first-last-frame", "video-to-video", "extend", "extend-backward", "join"};
+}
+
 }  // namespace t2v::wan

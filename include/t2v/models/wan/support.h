@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "t2v/models/wan/model_source.h"
 
@@ -17,5 +18,8 @@ namespace t2v::wan {
 std::optional<std::string> unsupported_reason(const WanModelSource& src);
 // Throws ConfigError with unsupported_reason() when there is one.
 void check_supported(const WanModelSource& src);
+// The generation modes a supported model runs. A text-to-video DiT has no conditioning inputs, so
+// images and clips act through latent frames imposed at every step: every mode is available.
+std::vector<std::string> supported_modes(const WanModelSource& src);
 
 }  // namespace t2v::wan

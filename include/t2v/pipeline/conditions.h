@@ -1,0 +1,139 @@
+// Conditions of a generation: images and clips placed at output frames (image-to-video, last
+// frame, the general FILE@FRAME form), an init video (video-to-video), a clip to extend forward or
+// backward, and two clips to join. Planning reads and checks every input before any weights load,
+// fixes the output size and length from them, places them on the generated clip's frames and maps
+// them to latent frames by the rule of Wan's causal VAE (W21 wan/modules/vae.py WanVAE_.encode:
+// frame 0 is coded alone, every later latent frame from 4 frames).
+//
+// Extend and join keep their sources' frames unchanged in the output: the generated clip starts
+// (or ends) on the source's overlap frames, which condition it, and the output is the source's
+// frames followed (or preceded) by the generated frames after the overlap. That layout is a list of
+// spans (OutputSpan) the frame writer follows.
+#pragma once
+
+#include <torch/types.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "t2v/io/video_writer.h"
+#include "t2v/pipeline/latent_grid.h"
+
+namespace t2v::pipeline {
+
+// How an input is brought to the output size: scale to cover then centre-crop (default), scale to
+// fit then pad with black, or stretch.
+enum class Fit { Crop, Pad, Stretch };
+Fit parse_fit(const std::string& text);  // "crop" | "pad" | "stretch"; UsageError naming "fit"
+const char* fit_name(Fit fit);
+
+// One image or clip placed at an output frame.
+struct ConditionRequest {
+  std::filesystem::path path;
+  int frame = 0;          // output frame of the input's first frame; negative counts from the end (-1 = last)
+  double strength = 1.0;  // [0, 1]: how strongly its latent frames are imposed
+  std::string field = "cond";  // the request field it came from ("image", "last_image", "cond"), for messages
+};
+
+// "FILE@FRAME" or "FILE@FRAME:STRENGTH" (FILE may itself contain '@'; the last one splits).
+// UsageError naming `field` otherwise.
+ConditionRequest parse_condition(const std::string& text, const std::string& field = "cond");
+
+struct ConditionsRequest {
+  std::vector<ConditionRequest> conditions;  // image (frame 0), last_image (frame -1), cond
+  std::filesystem::path init_video;          // video-to-video source; empty = none
+  std::optional<double> strength;            // with init_video: 1 = ignore it, small = stay close
+  std::filesystem::path extend;              // clip to continue; empty = none
+  bool backward = false;                     // extend: generate the frames before the clip
+  std::optional<int> overlap;                // extend/join: source frames that condition the new part
+  std::vector<std::filesystem::path> join;   // empty or exactly two clips: A, then B
+  Fit fit = Fit::Crop;
+  std::optional<int64_t> max_area;           // output area in pixels when no size is given
+
+  bool empty() const {
+    return conditions.empty() && init_video.empty() && extend.empty() && join.empty();
+  }
+};
+
+// A decoded input, resampled to the output frame rate.
+struct MediaInput {
+  std::filesystem::path path;
+  std::string field;            // request field ("image", "extend", ...)
+  std::string sha256;           // of the file's bytes
+  torch::Tensor frames;         // uint8 [N, H, W, 3] as decoded, at the output fps
+  torch::Tensor fitted;         // uint8 [N, H', W', 3] at the output size (set by plan_generation)
+  io::Rational source_fps;
+  int source_frames = 0;        // before resampling
+  bool is_image = false;        // a still (PNG, JPEG, WebP, or a one-frame video)
+};
+
+// Reads an image or a video (libavformat), hashes it and resamples it to `fps` by nearest frame.
+// InputError naming `field` and the file when it cannot be read, is corrupt or holds no frames.
+MediaInput load_media(const std::filesystem::path& path, const std::string& field, io::Rational fps);
+
+// Frame <-> latent rule of Wan's causal VAE with temporal stride s: frame 0 -> latent 0, frame
+// f >= 1 -> latent 1 + (f - 1) / s; latent 0 holds frame 0, latent j >= 1 frames s(j-1)+1 .. sj.
+int latent_of_frame(int frame, int temporal_stride);
+std::pair<int, int> frames_of_latent(int latent, int temporal_stride);  // [first, last]
+
+// An input's frames [src_first, src_first + count) placed at generated-clip frame `frame`.
+struct Placement {
+  int input = 0;
+  int src_first = 0;
+  int count = 0;
+  int frame = 0;
+  double strength = 1.0;
+};
+
+// One piece of the output: frames of the generated clip, or frames copied from an input.
+struct OutputSpan {
+  bool generated = true;
+  int input = -1;   // when !generated
+  int first = 0;    // first frame (of the generated clip or of the input's fitted frames)
+  int count = 0;
+};
+
+struct ConditionPlan {
+  std::vector<MediaInput> inputs;
+  std::vector<Placement> placements;  // on the generated clip
+  int init_input = -1;                // index into inputs, or -1
+  double strength = 1.0;
+  // Per latent frame of the generated clip, the weight its known latent is imposed with (0 = free).
+  std::vector<double> latent_weight;
+  std::vector<OutputSpan> layout;     // the output, in order
+  int output_frames = 0;
+  std::vector<std::string> notices;   // off-boundary placements, resampling, rounding (for the log)
+
+  bool has_known() const;
+  // The generated clip's pixels the VAE encodes for the known latents: float [3, F', H, W] in
+  // [-1, 1], the frames up to the last known latent frame; frames no condition covers hold the
+  // nearest covered frame (earlier first). Undefined when nothing is known.
+  torch::Tensor known_video(int temporal_stride) const;
+  // The init video's first `frames` fitted frames, float [3, frames, H, W] in [-1, 1].
+  torch::Tensor init_video(int frames) const;
+  // The output metadata's "conditions" list: role, file, sha256, frame, frames, strength.
+  nlohmann::json metadata() const;
+};
+
+struct PlannedGeneration {
+  LatentGrid grid;      // of the generated clip
+  ConditionPlan plan;
+};
+
+// Reads every input, fixes the generated clip's size and length, places the conditions and maps
+// them to latent frames. With no size in `grid_request`, the output follows the first input's
+// aspect ratio at `max_area` (default: the model's default area) by the Wan I2V rule
+// (W21 wan/image2video.py WanI2V.generate: h = floor(sqrt(area * H/W) / 16) * 16, likewise w).
+// Extend and join: `grid_request.frames`/`duration` count the new frames (default: as many as
+// make the generated clip, overlaps included, the model's default length). Errors name the request
+// field: "image", "last_image", "cond", "init_video", "strength", "extend", "overlap", "join".
+PlannedGeneration plan_generation(const ConditionsRequest& request, GridRequest grid_request, const GridLimits& limits);
+
+// Brings uint8 frames [N, h, w, 3] to [N, height, width, 3] by `fit` (bicubic, antialiased when
+// shrinking; identity when the size already matches).
+torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit);
+
+}  // namespace t2v::pipeline

@@ -1,0 +1,114 @@
+// Condition inputs: decoding (libavformat, through io::read_video), hashing, frame-rate resampling
+// and fitting to the output size.
+#include <torch/torch.h>
+
+extern "C" {
+#include <libavutil/mem.h>
+#include <libavutil/sha.h>
+}
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "t2v/error.h"
+#include "t2v/pipeline/conditions.h"
+
+namespace t2v::pipeline {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string sha256_of_file(const fs::path& path, const std::string& field) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(field + ": cannot read " + path.string());
+  std::unique_ptr<AVSHA, void (*)(void*)> sha(av_sha_alloc(), av_free);
+  if (!sha || av_sha_init(sha.get(), 256) < 0) throw Error("cannot initialise SHA-256");
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) av_sha_update(sha.get(), reinterpret_cast<const uint8_t*>(buf.data()), in.gcount());
+  }
+  uint8_t digest[32];
+  av_sha_final(sha.get(), digest);
+  std::string hex;
+  char b[3];
+  for (uint8_t d : digest) {
+    std::snprintf(b, sizeof b, "%02x", d);
+    hex += b;
+  }
+  return hex;
+}
+
+}  // namespace
+
+MediaInput load_media(const fs::path& path, const std::string& field, io::Rational fps) {
+  if (!fs::exists(path)) throw InputError(field + ": " + path.string() + ": no such file");
+  if (!fs::is_regular_file(path)) throw InputError(field + ": " + path.string() + ": not a regular file");
+  MediaInput m;
+  m.path = path;
+  m.field = field;
+  m.sha256 = sha256_of_file(path, field);
+  io::DecodedVideo v;
+  try {
+    v = io::read_video(path);
+  } catch (const Error& e) {
+    // read_video's messages start with the path; add the field and say what was expected.
+    throw InputError(field + ": " + e.what() + " (expected an image: PNG, JPEG, WebP; or a video: MP4, WebM, MKV, MOV)");
+  }
+  const int64_t n = v.frames.size(0);
+  if (n < 1) throw InputError(field + ": " + path.string() + ": the video has no frames");
+  m.source_fps = v.fps;
+  m.source_frames = static_cast<int>(n);
+  m.is_image = n == 1;
+  if (m.is_image || (static_cast<int64_t>(v.fps.num) * fps.den == static_cast<int64_t>(fps.num) * v.fps.den)) {
+    m.frames = v.frames;
+    return m;
+  }
+  // Nearest earlier source frame for each output frame time i / fps: index floor(i * src / out).
+  const double ratio = v.fps.value() / fps.value();
+  const int64_t out_n = static_cast<int64_t>(std::floor((n - 1) / ratio + 1e-9)) + 1;
+  std::vector<int64_t> idx(out_n);
+  for (int64_t i = 0; i < out_n; ++i) idx[i] = std::min<int64_t>(n - 1, static_cast<int64_t>(std::floor(i * ratio + 1e-9)));
+  m.frames = v.frames.index_select(0, torch::tensor(idx, torch::kInt64)).contiguous();  // [out_n, H, W, 3]
+  return m;
+}
+
+torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit) {
+  const int64_t h = frames.size(1), w = frames.size(2);
+  if (h == height && w == width) return frames;
+  int64_t rh = height, rw = width;
+  if (fit != Fit::Stretch) {
+    const double sx = static_cast<double>(width) / w, sy = static_cast<double>(height) / h;
+    const double s = fit == Fit::Crop ? std::max(sx, sy) : std::min(sx, sy);
+    rw = std::llround(w * s);
+    rh = std::llround(h * s);
+    if (fit == Fit::Crop) rw = std::max<int64_t>(rw, width), rh = std::max<int64_t>(rh, height);
+    else rw = std::clamp<int64_t>(rw, 1, width), rh = std::clamp<int64_t>(rh, 1, height);
+  }
+  namespace F = torch::nn::functional;
+  const bool shrink = rh < h || rw < w;
+  auto out = torch::zeros({frames.size(0), height, width, 3}, torch::kUInt8);  // black canvas for pad
+  constexpr int64_t kChunk = 16;  // bounds the float copy of a long clip
+  for (int64_t f0 = 0; f0 < frames.size(0); f0 += kChunk) {
+    const int64_t f1 = std::min<int64_t>(f0 + kChunk, frames.size(0));
+    auto x = frames.slice(0, f0, f1).permute({0, 3, 1, 2}).to(torch::kFloat32);  // [n, 3, h, w]
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{rh, rw})
+                              .mode(torch::kBicubic)
+                              .align_corners(false)
+                              .antialias(shrink));  // [n, 3, rh, rw]
+    auto u8 = x.round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1});  // [n, rh, rw, 3]
+    if (fit == Fit::Pad) {
+      const int64_t oy = (height - rh) / 2, ox = (width - rw) / 2;
+      out.slice(0, f0, f1).slice(1, oy, oy + rh).slice(2, ox, ox + rw).copy_(u8);
+    } else {
+      const int64_t oy = (rh - height) / 2, ox = (rw - width) / 2;
+      out.slice(0, f0, f1).copy_(u8.slice(1, oy, oy + height).slice(2, ox, ox + width));
+    }
+  }
+  return out;
+}
+
+}  // namespace t2v::pipeline
