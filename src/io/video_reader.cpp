@@ -40,7 +40,7 @@ void collect(const AVDictionary* dict, std::map<std::string, std::string>& out) 
 }
 }  // namespace
 
-DecodedVideo read_video(const std::filesystem::path& path) {
+DecodedVideo read_video(const std::filesystem::path& path, uint64_t max_bytes) {
   // A corrupt input gets one error line from t2v; FFmpeg's own decoder chatter would precede it.
   static std::once_flag quiet;
   std::call_once(quiet, [] { if (av_log_get_level() > AV_LOG_FATAL) av_log_set_level(AV_LOG_FATAL); });
@@ -66,24 +66,47 @@ DecodedVideo read_video(const std::filesystem::path& path) {
   collect(st->metadata, out.metadata);
 
   std::vector<torch::Tensor> frames;
+  uint64_t bytes = 0;
+  int sws_format = -1;
+  auto budget = [&](int64_t w, int64_t h) {
+    if (w <= 0 || h <= 0 || w > 65536 || h > 65536) {
+      throw InputError(path.string() + ": frame size " + std::to_string(w) + "x" + std::to_string(h) + " is not supported");
+    }
+    bytes += static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * 3;
+    if (bytes > max_bytes) {
+      throw InputError(path.string() + ": its frames need more than " + std::to_string(max_bytes >> 20) +
+                       " MiB decoded; use a shorter or smaller clip");
+    }
+  };
   c.frame = av_frame_alloc();
   c.packet = av_packet_alloc();
   auto receive = [&]() {
     while (avcodec_receive_frame(c.dec, c.frame) >= 0) {
       if (frames.empty()) collect(c.frame->metadata, out.metadata);  // PNG tEXt chunks
-      if (!c.sws) {
+      budget(c.frame->width, c.frame->height);
+      if (!frames.empty() && (c.frame->width != frames[0].size(1) || c.frame->height != frames[0].size(0))) {
+        throw InputError(path.string() + ": the frame size changes within the video (" + std::to_string(frames[0].size(1)) +
+                         "x" + std::to_string(frames[0].size(0)) + " -> " + std::to_string(c.frame->width) + "x" +
+                         std::to_string(c.frame->height) + ")");
+      }
+      if (!c.sws || c.frame->format != sws_format) {  // a stream may switch pixel formats
+        if (c.sws) sws_freeContext(c.sws);
         const int cs = c.frame->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_ITU601;
         c.sws = sws_getContext(c.frame->width, c.frame->height, static_cast<AVPixelFormat>(c.frame->format),
                                c.frame->width, c.frame->height, AV_PIX_FMT_RGB24,
                                SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
+        if (!c.sws) throw InputError(path.string() + ": unsupported pixel format");
+        sws_format = c.frame->format;
         const int* coeffs = sws_getCoefficients(cs);
         const int src_full = c.frame->color_range == AVCOL_RANGE_JPEG ? 1 : 0;
         sws_setColorspaceDetails(c.sws, coeffs, src_full, coeffs, 1, 0, 1 << 16, 1 << 16);
       }
-      auto rgb = torch::empty({c.frame->height, c.frame->width, 3}, torch::kUInt8);
-      uint8_t* dst[1] = {rgb.data_ptr<uint8_t>()};
+      // One spare row: swscale's SIMD writers may store a few bytes past the last pixel.
+      auto buffer = torch::empty({c.frame->height + 1, c.frame->width, 3}, torch::kUInt8);
+      uint8_t* dst[1] = {buffer.data_ptr<uint8_t>()};
       const int stride[1] = {3 * c.frame->width};
       sws_scale(c.sws, c.frame->data, c.frame->linesize, 0, c.frame->height, dst, stride);
+      auto rgb = buffer.slice(0, 0, c.frame->height);  // [H, W, 3]
       frames.push_back(rgb);
       av_frame_unref(c.frame);
     }

@@ -43,7 +43,7 @@ std::string sha256_of_file(const fs::path& path, const std::string& field) {
 
 }  // namespace
 
-MediaInput load_media(const fs::path& path, const std::string& field, io::Rational fps) {
+MediaInput load_media(const fs::path& path, const std::string& field, io::Rational fps, uint64_t max_bytes) {
   if (!fs::exists(path)) throw InputError(field + ": " + path.string() + ": no such file");
   if (!fs::is_regular_file(path)) throw InputError(field + ": " + path.string() + ": not a regular file");
   MediaInput m;
@@ -52,7 +52,7 @@ MediaInput load_media(const fs::path& path, const std::string& field, io::Ration
   m.sha256 = sha256_of_file(path, field);
   io::DecodedVideo v;
   try {
-    v = io::read_video(path);
+    v = io::read_video(path, max_bytes);
   } catch (const Error& e) {
     // read_video's messages start with the path; add the field and say what was expected.
     throw InputError(field + ": " + e.what() + " (expected an image: PNG, JPEG, WebP; or a video: MP4, WebM, MKV, MOV)");

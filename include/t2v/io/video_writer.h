@@ -62,7 +62,7 @@ class VideoWriter {
   std::unique_ptr<State> state_;
 };
 
-// Decoded video, for tests and (later) video-to-video input.
+// Decoded video: condition inputs (images and clips) and tests.
 struct DecodedVideo {
   torch::Tensor frames;  // uint8 [N, H, W, 3] RGB
   Rational fps;
@@ -71,6 +71,9 @@ struct DecodedVideo {
   std::string codec;
   std::map<std::string, std::string> metadata;  // container tags (PNG: tEXt chunks)
 };
-DecodedVideo read_video(const std::filesystem::path& path);
+// Decodes every frame; InputError when the file cannot be read, holds no decodable frame, or its
+// frames would take more than `max_bytes` (a bound on what a small corrupt or hostile file can make
+// the process allocate).
+DecodedVideo read_video(const std::filesystem::path& path, uint64_t max_bytes = uint64_t(16) << 30);
 
 }  // namespace t2v::io

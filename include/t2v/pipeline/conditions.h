@@ -72,7 +72,8 @@ struct MediaInput {
 
 // Reads an image or a video (libavformat), hashes it and resamples it to `fps` by nearest frame.
 // InputError naming `field` and the file when it cannot be read, is corrupt or holds no frames.
-MediaInput load_media(const std::filesystem::path& path, const std::string& field, io::Rational fps);
+MediaInput load_media(const std::filesystem::path& path, const std::string& field, io::Rational fps,
+                      uint64_t max_bytes = uint64_t(16) << 30);
 
 // Frame <-> latent rule of Wan's causal VAE with temporal stride s: frame 0 -> latent 0, frame
 // f >= 1 -> latent 1 + (f - 1) / s; latent 0 holds frame 0, latent j >= 1 frames s(j-1)+1 .. sj.
