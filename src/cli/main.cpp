@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "t2v/cpu_kernels.h"
 #include "t2v/error.h"
+#include "t2v/log.h"
 #include "t2v/runtime.h"
 
 int main(int argc, char** argv) {
@@ -42,8 +43,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("t2v");
-  spdlog::set_default_logger(logger);
+  spdlog::set_default_logger(t2v::logger_ptr());  // the CLI and the library log through one logger
   spdlog::set_pattern(std::getenv("NO_COLOR") ? "[%l] %v" : "[%^%l%$] %v");
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(log_level));
   t2v::install_interrupt_handlers();

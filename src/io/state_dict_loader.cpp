@@ -1,6 +1,6 @@
 #include "t2v/io/state_dict_loader.h"
 
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 #include <torch/torch.h>
 
 #include <chrono>
@@ -114,7 +114,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const TensorStore& store,
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const auto& [what, n] : report.conversions) {
-    spdlog::debug("{}: converted {} tensors {}", options.what, n, what);
+    t2v::logger().debug("{}: converted {} tensors {}", options.what, n, what);
   }
   return report;
 }

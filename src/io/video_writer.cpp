@@ -11,7 +11,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 #include <torch/torch.h>
 
 #include <unistd.h>
@@ -137,14 +137,14 @@ struct VideoWriter::State {
 
   void open() {
     // FFmpeg's own chatter (x264 statistics...) only at debug level.
-    av_log_set_level(spdlog::get_level() <= spdlog::level::debug ? AV_LOG_INFO : AV_LOG_ERROR);
+    av_log_set_level(t2v::logger().level() <= spdlog::level::debug ? AV_LOG_INFO : AV_LOG_ERROR);
     const int w = options.width, h = options.height;
     if (w <= 0 || h <= 0) throw InputError("video writer: invalid frame size " + std::to_string(w) + "x" + std::to_string(h));
     const bool yuv420 = codec != Codec::PNG;
     enc_width = yuv420 ? (w + 1) / 2 * 2 : w;
     enc_height = yuv420 ? (h + 1) / 2 * 2 : h;
     if (enc_width != w || enc_height != h) {
-      spdlog::info("{}x{} is odd-sized; yuv420p needs even sizes, so the video is {}x{} (last row/column repeated)",
+      t2v::logger().info("{}x{} is odd-sized; yuv420p needs even sizes, so the video is {}x{} (last row/column repeated)",
                    w, h, enc_width, enc_height);
     }
     const char* name = codec == Codec::H264 ? "libx264" : codec == Codec::H265 ? "libx265"

@@ -98,11 +98,18 @@ LatentFile load_latent_file(const fs::path& path) {
     f.width = std::stoi(need("width"));
     f.height = std::stoi(need("height"));
     f.frames = std::stoi(need("frames"));
+    if (f.width < 1 || f.height < 1 || f.frames < 1) throw std::invalid_argument("width, height and frames must be positive");
     f.fps = io::parse_fps(need("fps"));
     f.title = need("title");
     f.settings = nlohmann::json::parse(need("settings"));
     for (const auto& s : nlohmann::json::parse(need("layout"))) {
-      f.layout.push_back({s.at("generated").get<bool>(), s.at("input").get<int>(), s.at("first").get<int>(), s.at("count").get<int>()});
+      OutputSpan span;
+      span.generated = s.at("generated").get<bool>();
+      if (!io::json_integer(s.at("input"), &span.input) || !io::json_integer(s.at("first"), &span.first) ||
+          !io::json_integer(s.at("count"), &span.count)) {
+        throw std::invalid_argument("layout entries need integer input/first/count");
+      }
+      f.layout.push_back(span);
     }
   } catch (const InputError&) {
     throw;

@@ -3,7 +3,7 @@
 #include "t2v/pipeline/wan_t2v.h"
 
 #include <ATen/core/Generator.h>
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -300,6 +300,11 @@ GenerationResult WanT2VPipeline::decode_latents(const LatentFile& f, const fs::p
                      ", " + std::to_string(f.latent.size(2)) + ", " + std::to_string(f.latent.size(3)) +
                      "] does not fit this model's VAE (" + std::to_string(vc.z_dim) + " channels, stride " +
                      std::to_string(sf) + ") at " + std::to_string(f.width) + "x" + std::to_string(f.height));
+  }
+  const std::string made_by = f.settings.value("model", std::string());
+  if (!made_by.empty() && made_by != source_.root.filename().string()) {
+    t2v::logger().warn("decode_only: the latent was made with model {}, decoding with {}'s VAE", made_by,
+                       source_.root.filename().string());
   }
   const int decoded = static_cast<int>(1 + tf * (f.latent.size(1) - 1));
   for (const auto& span : f.layout) {

@@ -2,7 +2,7 @@
 // handling of wan/text2video.py / WanModel.forward. See t2v/text/text_encoder.h.
 #include "t2v/text/text_encoder.h"
 
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 #include <torch/torch.h>
 
 #include <chrono>
@@ -41,7 +41,7 @@ TextEncoder::TextEncoder(const wan::WanModelSource& source, const TextEncoderOpt
   if (options_.compute_dtype && *options_.compute_dtype != options_.dtype) {
     dtype += std::string(" (math ") + c10::toString(*options_.compute_dtype) + ")";
   }
-  spdlog::info("text encoder: umT5 {} layers, d_model {}, layout {}, config from {}, {} on {}, {:.1f}M params, "
+  t2v::logger().info("text encoder: umT5 {} layers, d_model {}, layout {}, config from {}, {} on {}, {:.1f}M params, "
                "{:.1f} s ({})",
                config_.num_layers, config_.d_model, component.layout, component.config_origin, dtype,
                options_.device.str(), static_cast<double>(report.parameters) / 1e6, seconds,
@@ -90,7 +90,7 @@ torch::Tensor TextEncoder::encode_padded(const std::vector<std::string>& prompts
 void TextEncoder::release() {
   if (model_.is_empty()) return;
   model_ = UMT5EncoderModel(nullptr);
-  spdlog::debug("text encoder: weights released");
+  t2v::logger().debug("text encoder: weights released");
 }
 
 }  // namespace t2v::text

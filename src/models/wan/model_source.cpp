@@ -1,6 +1,6 @@
 #include "t2v/models/wan/model_source.h"
 
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 
 #include "t2v/error.h"
 #include "t2v/io/json_file.h"
@@ -78,7 +78,7 @@ Component canonical_component(const std::string& role, io::TensorStore store, co
     }
   }
   c.store = std::move(store);
-  spdlog::debug("{}: {} layout detected in {}", role, c.layout, src);
+  t2v::logger().debug("{}: {} layout detected in {}", role, c.layout, src);
   return c;
 }
 

@@ -6,7 +6,7 @@
 // cross-attention keys/values prepared once per text context (encode_text).
 #include "t2v/models/wan/transformer.h"
 
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 #include <torch/torch.h>
 
 #include <chrono>
@@ -150,7 +150,7 @@ WanTransformer3DModel load_wan_transformer(const WanTransformerConfig& config, c
   WanTransformer3DModel model(config, dtype, device);
   const auto report = io::load_state_dict(*model, store, {"transformer", {}});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("transformer: {} layout from {}, {} tensors, {:.2f}M parameters, {} (fp32 islands) on {}, "
+  t2v::logger().info("transformer: {} layout from {}, {} tensors, {:.2f}M parameters, {} (fp32 islands) on {}, "
                "{} layers, dim {}, {} heads, {:.2f} s",
                layout, store.source().string(), report.tensors, static_cast<double>(report.parameters) / 1e6,
                c10::toString(dtype), device.str(), config.num_layers, config.dim(), config.num_heads, seconds);

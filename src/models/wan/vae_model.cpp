@@ -3,7 +3,7 @@
 // WanVAE (scale = [mean, 1/std], clamp); names from DF AutoencoderKLWan (quant_conv,
 // post_quant_conv). Tiling follows DF AutoencoderKLWan.tiled_decode (linear blend of the
 // overlapping bands, then crop to the tile stride) but runs per latent frame so that it streams.
-#include <spdlog/spdlog.h>
+#include "t2v/log.h"
 #include <torch/torch.h>
 
 #include <chrono>
@@ -235,7 +235,7 @@ WanVAE load_wan_vae(const WanModelSource& source, const torch::Device& device) {
     for (const auto& [conv, n] : report.conversions) stored += (stored.empty() ? "" : ", ") + conv;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("VAE: AutoencoderKLWan from {} ({} layout, {}), {:.2f} M params in fp32 on {}, {:.2f} s",
+  t2v::logger().info("VAE: AutoencoderKLWan from {} ({} layout, {}), {:.2f} M params in fp32 on {}, {:.2f} s",
                source.vae.store.source().string(), source.vae.layout, stored, report.parameters / 1e6,
                device.str(), seconds);
   return vae;
