@@ -242,6 +242,7 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
   for (const auto& span : plan.layout) plan.output_frames += span.count;
   if (plan.init_input >= 0) {
     plan.strength = req.strength.value_or(0.8);  // diffusers WanVideoToVideoPipeline.__call__'s default
+    plan.init_frames = G;
     if (frames_of(plan.init_input) < G) {
       throw UsageError("init_video: " + plan.inputs[plan.init_input].path.string() + " has " +
                        frames_word(frames_of(plan.init_input)) + " at " + number(g.fps.value()) +
@@ -369,7 +370,7 @@ nlohmann::json ConditionPlan::metadata() const {
     }
     entry(p.input, at, p.count, p.strength);
   }
-  if (init_input >= 0) entry(init_input, 0, static_cast<int>(inputs[init_input].fitted.size(0)), strength);
+  if (init_input >= 0) entry(init_input, 0, init_frames, strength);
   return list;
 }
 

@@ -238,6 +238,24 @@ TEST_F(Conditions, JoinLayoutAndConditionsOnTheBridge) {
   EXPECT_THROW(plan_generation(r, g, demo_limits()), t2v::UsageError);
 }
 
+TEST_F(Conditions, InitVideoSetsTheLengthAndDefaultStrength) {
+  const auto clip = write_clip("v.mp4", 24);
+  ConditionsRequest r;
+  r.init_video = clip;
+  auto p = plan_generation(r, size64(), demo_limits());
+  EXPECT_EQ(p.grid.frames, 17);  // at most the model's length, 4k+1
+  EXPECT_DOUBLE_EQ(p.plan.strength, 0.8);
+  EXPECT_FALSE(p.plan.has_known());
+  EXPECT_EQ(p.plan.init_video(17).sizes(), (std::vector<int64_t>{3, 17, 64, 64}));
+  auto meta = p.plan.metadata();
+  ASSERT_EQ(meta.size(), 1u);
+  EXPECT_EQ(meta[0]["role"], "init_video");
+  EXPECT_EQ(meta[0]["frames"], 17);
+  GridRequest g = size64();
+  g.frames = 25;  // longer than the video
+  EXPECT_THROW(plan_generation(r, g, demo_limits()), t2v::UsageError);
+}
+
 TEST_F(Conditions, SizeFollowsTheFirstInputsAspect) {
   const auto img = write_clip("wide.png", 1, 1280, 720);
   ConditionsRequest r;

@@ -101,6 +101,7 @@ struct ConditionPlan {
   std::vector<MediaInput> inputs;
   std::vector<Placement> placements;  // on the generated clip
   int init_input = -1;                // index into inputs, or -1
+  int init_frames = 0;                // frames of the init video used (the generated clip's length)
   double strength = 1.0;
   // Per latent frame of the generated clip, the weight its known latent is imposed with (0 = free).
   std::vector<double> latent_weight;
