@@ -42,6 +42,7 @@ for t in "${targets[@]}"; do
   work="$build/corpus/$t"
   mkdir -p "$work" "$build/findings/$t"
   log="$build/fuzz_$t.log"
+  rm -f fuzz-*.log  # the workers' logs of the previous target
   start=$(date +%s)
   parallel=()  # -jobs makes libFuzzer fork workers that log to ./fuzz-N.log; one job runs in-process
   ((jobs > 1)) && parallel=(-jobs="$jobs" -workers="$jobs")
@@ -52,7 +53,10 @@ for t in "${targets[@]}"; do
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
-  execs=$( (cat "$log" fuzz-*.log 2>/dev/null || true) | sed -n 's/^stat::number_of_executed_units: *//p' |
+  # With -jobs, each worker's final stats are in its fuzz-N.log and are copied into $log as well:
+  # count one of the two (counting both doubled the figures of earlier multi-job runs).
+  if ((jobs > 1)); then stats=(fuzz-*.log); else stats=("$log"); fi
+  execs=$( (cat "${stats[@]}" 2>/dev/null || true) | sed -n 's/^stat::number_of_executed_units: *//p' |
     awk '{s+=$1} END {print s+0}')
   crashes=$(find "$build/findings/$t" -name 'crash-*' | wc -l)
   hangs=$(find "$build/findings/$t" -name 'timeout-*' | wc -l)
