@@ -89,7 +89,8 @@ torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit
   }
   namespace F = torch::nn::functional;
   const bool shrink = rh < h || rw < w;
-  auto out = torch::zeros({frames.size(0), height, width, 3}, torch::kUInt8);  // black canvas for pad
+  auto out = fit == Fit::Pad ? torch::zeros({frames.size(0), height, width, 3}, torch::kUInt8)  // black bars
+                             : torch::empty({frames.size(0), height, width, 3}, torch::kUInt8);
   constexpr int64_t kChunk = 16;  // bounds the float copy of a long clip
   for (int64_t f0 = 0; f0 < frames.size(0); f0 += kChunk) {
     const int64_t f1 = std::min<int64_t>(f0 + kChunk, frames.size(0));

@@ -153,28 +153,33 @@ diffusion::Conditioning WanT2VPipeline::encode_conditions(const GenerationSettin
   return c;
 }
 
-int WanT2VPipeline::write_video(const torch::Tensor& latent, const std::vector<OutputSpan>& layout,
-                                const std::map<int, torch::Tensor>& kept, const io::VideoWriterOptions& wo,
-                                int total_frames, const ProgressCallbacks& progress,
-                                std::vector<torch::Tensor>* keep_chunks) {
+void WanT2VPipeline::write_video(const LatentFile& f, const fs::path& output, int crf, io::Codec codec,
+                                 const ProgressCallbacks& progress, std::vector<torch::Tensor>* keep_chunks) {
   if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
   torch::NoGradGuard no_grad;
+  io::VideoWriterOptions wo;
+  wo.path = output;
+  wo.width = f.width;
+  wo.height = f.height;
+  wo.fps = f.fps;
+  wo.crf = crf;
+  wo.codec = codec;
+  wo.metadata = {{"title", f.title}, {"comment", io::to_json_text(f.settings)}};
   VideoFileSink sink(wo);
-  LayoutComposer composer(layout, kept, sink);
+  LayoutComposer composer(f.layout, f.kept, sink);
   wan::VAEDecodeOptions vo;
   vo.tile_size = options_.vae_tile;
   vo.overlap = options_.vae_overlap;
   models_->vae->decode_stream(
-      latent,
+      f.latent.to(options_.device),
       [&](const torch::Tensor& frames) {  // [3, n, H, W]
         check_interrupted();
         if (keep_chunks) keep_chunks->push_back(frames.to(torch::kCPU));
         composer.generated(to_uint8_frames(frames).to(torch::kCPU));  // [n, H, W, 3]
-        if (progress.frames) progress.frames(composer.written(), total_frames);
+        if (progress.frames) progress.frames(composer.written(), f.frames);
       },
       vo);
   composer.finish();
-  return composer.written();
 }
 
 GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const ProgressCallbacks& progress) {
@@ -254,29 +259,18 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
                          {"frames", result.frames},
                          {"fps", std::to_string(s.fps.num) + "/" + std::to_string(s.fps.den)},
                          {"generator", std::string("t2v ") + T2V_VERSION}};
-  std::map<int, torch::Tensor> kept;
-  std::vector<OutputSpan> layout = plan.layout;
-  if (layout.empty()) layout = {{true, -1, 0, s.grid.frames}};
-  for (const auto& span : layout)
-    if (!span.generated) kept[span.input] = plan.inputs[span.input].fitted;
   if (!plan.inputs.empty()) meta["conditions"] = plan.metadata();
   result.settings = meta;
-  if (!s.save_latents.empty()) {
-    LatentFile lf{latent, layout, kept, s.grid.width, s.grid.height, result.frames, s.fps, s.prompt, meta};
-    save_latent_file(s.save_latents, lf);
-  }
+  // What is decoded is exactly what --save-latents stores (and --decode-only decodes again).
+  LatentFile out{latent, plan.layout, {}, s.grid.width, s.grid.height, result.frames, s.fps, s.prompt, meta};
+  if (out.layout.empty()) out.layout = {{true, -1, 0, s.grid.frames}};
+  for (const auto& span : out.layout)
+    if (!span.generated) out.kept[span.input] = plan.inputs[span.input].fitted;
+  if (!s.save_latents.empty()) save_latent_file(s.save_latents, out);
   if (progress.stage) progress.stage("decode");
   t0 = Clock::now();
-  io::VideoWriterOptions wo;
-  wo.path = s.output;
-  wo.width = s.grid.width;
-  wo.height = s.grid.height;
-  wo.fps = s.fps;
-  wo.crf = s.crf;
-  wo.codec = s.codec;
-  wo.metadata = {{"title", s.prompt}, {"comment", io::to_json_text(meta)}};
   std::vector<torch::Tensor> video_chunks;
-  write_video(latent, layout, kept, wo, result.frames, progress, keep ? &video_chunks : nullptr);
+  write_video(out, s.output, s.crf, s.codec, progress, keep ? &video_chunks : nullptr);
   if (keep) {
     auto video = torch::cat(video_chunks, 1);
     save("video", video);
@@ -320,15 +314,7 @@ GenerationResult WanT2VPipeline::decode_latents(const LatentFile& f, const fs::p
   result.height = f.height;
   result.settings = f.settings;
   if (f.settings.contains("seed") && f.settings["seed"].is_number_unsigned()) result.seed = f.settings["seed"].get<uint64_t>();
-  io::VideoWriterOptions wo;
-  wo.path = output;
-  wo.width = f.width;
-  wo.height = f.height;
-  wo.fps = f.fps;
-  wo.crf = crf;
-  wo.codec = codec;
-  wo.metadata = {{"title", f.title}, {"comment", io::to_json_text(f.settings)}};
-  write_video(f.latent.to(options_.device), f.layout, f.kept, wo, f.frames, progress, nullptr);
+  write_video(f, output, crf, codec, progress, nullptr);
   result.decode_seconds = result.total_seconds = seconds_since(t_start);
   result.peak_rss_bytes = peak_rss_bytes();
   result.peak_gpu_bytes = gpu_peak_bytes(options_.device, /*reset=*/false);

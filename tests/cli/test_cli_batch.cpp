@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.h"
 #include "support/golden.h"
 #include "support/run_binary.h"
 #include "t2v/io/video_writer.h"
@@ -17,15 +18,8 @@ using nlohmann::json;
 
 namespace {
 
-class CliBatch : public ::testing::Test {
+class CliBatch : public t2v::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("t2v_batch_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::vector<std::string> batch(const fs::path& prompts, const std::vector<std::string>& extra = {}) const {
     std::vector<std::string> a = {"batch", prompts.string(), "--output-dir", out_dir().string(), "--size", "96x64",
                                   "--frames", "5", "--threads", "2", "-m", t2v::test::tiny_model_dir().string()};
@@ -44,7 +38,6 @@ class CliBatch : public ::testing::Test {
     for (const auto& e : fs::directory_iterator(out_dir())) n += e.path().filename().string().find(part) != std::string::npos;
     return n;
   }
-  fs::path dir_;
 };
 
 TEST_F(CliBatch, Kill9LosesOnlyTheLineInFlightAndResumeFinishes) {

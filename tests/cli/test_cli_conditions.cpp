@@ -21,6 +21,7 @@ extern "C" {
 #include <libavformat/avformat.h>
 }
 
+#include "support/temp_dir.h"
 #include "support/run_binary.h"
 #include "t2v/demo/demo_model.h"
 #include "t2v/demo/world.h"
@@ -71,17 +72,8 @@ void write_frameless_video(const fs::path& path) {
   avformat_free_context(fmt);
 }
 
-class CliConditions : public ::testing::Test {
+class CliConditions : public t2v::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("t2v_cond_e2e_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!std::getenv("T2V_TEST_KEEP")) fs::remove_all(dir_);  // T2V_TEST_KEEP=1 keeps the clips to look at
-  }
 
   // Renders a demo-world clip of `spec` to an MP4 (and returns its exact frames, uint8 [F, H, W, 3]).
   torch::Tensor render_clip(const ClipSpec& spec, const std::string& name, uint64_t seed, int frames = 17) {
@@ -111,7 +103,6 @@ class CliConditions : public ::testing::Test {
     return true;
   }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
 };
 
 const ClipSpec kRedCircleRightOnBlue{0, Shape::kCircle, Direction::kRight, 2};

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.h"
 #include "support/golden.h"
 #include "support/run_binary.h"
 #include "t2v/io/video_writer.h"
@@ -15,15 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class CliGenerate : public ::testing::Test {
+class CliGenerate : public t2v::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("t2v_cli_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::vector<std::string> base() const {
     return {"--steps", "3", "--size", "96x64", "--threads", "2", "-m", t2v::test::tiny_model_dir().string()};
   }
@@ -32,7 +26,6 @@ class CliGenerate : public ::testing::Test {
     for (const auto& e : fs::recursive_directory_iterator(dir_)) n += e.path().filename().string().find(".tmp-") != std::string::npos;
     return n;
   }
-  fs::path dir_;
 };
 
 TEST_F(CliGenerate, Mp4ReadBack) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.h"
 #include "support/golden.h"
 #include "support/run_binary.h"
 #include "t2v/error.h"
@@ -17,15 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class Refusals : public ::testing::Test {
+class Refusals : public t2v::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("t2v_refuse_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // generate with `model_args`; expects exit 2, no output, no denoising, and returns the error line.
   std::string refused(const std::vector<std::string>& model_args) {
@@ -54,7 +48,6 @@ class Refusals : public ::testing::Test {
     std::ofstream(d / "model_index.json") << index.dump(2);
     return d;
   }
-  fs::path dir_;
 };
 
 const fs::path kGolden = t2v::test::golden_dir();

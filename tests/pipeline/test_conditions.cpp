@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "support/temp_dir.h"
 #include "t2v/error.h"
 #include "t2v/io/video_writer.h"
 #include "t2v/pipeline/conditions.h"
@@ -17,15 +18,8 @@ using namespace t2v::pipeline;
 
 namespace {
 
-class Conditions : public ::testing::Test {
+class Conditions : public t2v::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("t2v_cond_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // A clip whose frame k is filled with value 10 k (so frames can be told apart after decoding).
   fs::path write_clip(const std::string& name, int frames, int w = 64, int h = 64, t2v::io::Rational fps = {16, 1}) {
@@ -53,7 +47,6 @@ class Conditions : public ::testing::Test {
     g.height = 64;
     return g;
   }
-  fs::path dir_;
 };
 
 std::vector<double> weights(std::initializer_list<double> w) { return w; }

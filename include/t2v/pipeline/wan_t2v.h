@@ -97,10 +97,10 @@ class WanT2VPipeline {
   struct Models;
   const torch::Tensor& context_for(const std::string& prompt);
   diffusion::Conditioning encode_conditions(const GenerationSettings& s);
-  // Decodes `latent` through the composer into the video file; returns frames written.
-  int write_video(const torch::Tensor& latent, const std::vector<OutputSpan>& layout, const std::map<int, torch::Tensor>& kept,
-                  const io::VideoWriterOptions& writer_options, int total_frames, const ProgressCallbacks& progress,
-                  std::vector<torch::Tensor>* keep_chunks);
+  // Decodes a final latent (with its layout and kept frames) through the composer into `output`;
+  // `keep_chunks` (optional) receives the decoded float frames.
+  void write_video(const LatentFile& file, const std::filesystem::path& output, int crf, io::Codec codec,
+                   const ProgressCallbacks& progress, std::vector<torch::Tensor>* keep_chunks);
   wan::WanModelSource source_;
   PipelineOptions options_;
   std::map<std::string, torch::Tensor> contexts_;  // prompt -> trimmed fp32 [L, text_dim] (CPU)
