@@ -2,3 +2,5 @@
 t2v_test(test_t2v_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_t2v_golden.cpp)
 # Conditions: frame -> latent rule, placements, layouts, sizes, fitting, composer.
 t2v_test(test_conditions unit ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_conditions.cpp)
+# Wan2.2 T2V-A14B: two experts, the boundary switch, per-expert guidance, against the official run.
+t2v_test(test_a14b_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_a14b_golden.cpp)

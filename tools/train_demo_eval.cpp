@@ -13,7 +13,8 @@
 #include "t2v/models/wan/transformer.h"
 #include "t2v/models/wan/vae.h"
 #include "t2v/text/text_encoder.h"
-#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/models/wan/family.h"
+#include "t2v/pipeline/pipeline.h"
 #include "train_demo_stages.h"
 
 namespace t2v::demo_train {
@@ -31,10 +32,12 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
   }
   const fs::path tmp = fs::path(a.output + ".eval-tmp");
   fs::create_directories(tmp);
-  pipeline::PipelineOptions options;
-  options.device = torch::Device(a.device);  // fp32 on either device: the CPU test's numerics
+  models::RuntimeOptions options;
+  options.device = torch::Device(a.device);
+  options.dtype = torch::kFloat32;  // fp32 on either device: the CPU test's numerics
   options.text_encoder_device = options.device;
-  pipeline::WanT2VPipeline pipe(wan::open_diffusers_folder(a.output), options);
+  options.text_encoder_dtype = torch::kFloat32;
+  pipeline::Pipeline pipe(wan::make_model(wan::open_diffusers_folder(a.output), options));
   std::vector<std::string> prompts;
   for (const auto& spec : held) prompts.push_back(demo::caption(spec, 0));
   pipe.prepare_prompts(prompts);
@@ -52,7 +55,7 @@ nlohmann::json evaluate_dit(const TrainArgs& a) {
     for (size_t i = 0; i < held.size(); ++i) {
       pipeline::GenerationSettings g;
       g.prompt = prompts[i];
-      g.negative_prompt = pipeline::kWanDefaultNegativePrompt;
+      g.negative_prompt = wan::kDefaultNegativePrompt;
       g.grid = grid;
       g.steps = static_cast<int>(a.sample_steps);
       g.guidance = a.sample_guidance;

@@ -16,7 +16,7 @@
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/transformer.h"
 #include "t2v/models/wan/vae.h"
-#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/models/wan/family.h"
 #include "t2v/sampling/sigmas.h"
 #include "t2v/text/text_encoder.h"
 
@@ -370,7 +370,7 @@ nlohmann::json train_dit(const TrainArgs& a, LossLog& log) {
     for (int64_t t = 0; t < T; ++t) captions.push_back(demo::caption(spec, static_cast<size_t>(t)));
   }
   captions.push_back("");
-  captions.push_back(pipeline::kWanDefaultNegativePrompt);
+  captions.push_back(wan::kDefaultNegativePrompt);
   const int64_t null_count = static_cast<int64_t>(captions.size()) - captioned;
   const auto tokens = encoder.tokenizer()(captions);
   const int64_t longest = tokens.mask.slice(0, 0, captioned).sum(1).max().item<int64_t>();

@@ -98,7 +98,7 @@ void run(const BatchCommand& c) {
     spdlog::info("removed {} partial output(s) of an interrupted earlier run from {}", stale, out_dir.string());
   }
 
-  std::unique_ptr<pipeline::WanT2VPipeline> pipe;
+  std::unique_ptr<pipeline::Pipeline> pipe;
   std::vector<std::pair<Entry*, pipeline::GenerationSettings>> todo;
   std::map<fs::path, int> line_of_output;  // collisions: two lines naming one file
   int failed = 0, skipped = 0, done = 0;

@@ -211,14 +211,14 @@ void run_generate(GenerateBenchOptions o) {
 
   BenchReport r;
   r.bench = "generate";
-  r.label = "t2v generate on " + pipe->source().root.string() + ": " + std::to_string(settings.grid.width) + "x" +
+  r.label = "t2v generate on " + pipe->model().root().string() + ": " + std::to_string(settings.grid.width) + "x" +
             std::to_string(settings.grid.height) + ", " + std::to_string(settings.grid.frames) + " frames, " +
             std::to_string(settings.steps) + " steps " + settings.sampler +
             " (the warm-up loads the models and encodes the prompts; timed runs reuse both, as t2v batch does)";
-  r.config = {{"model", pipe->source().root.string()}, {"width", settings.grid.width},
+  r.config = {{"model", pipe->model().root().string()}, {"width", settings.grid.width},
               {"height", settings.grid.height}, {"frames", settings.grid.frames}, {"steps", settings.steps},
               {"sampler", settings.sampler}};
-  r.dtype = dtype_label(pipe->options().dtype);
+  r.dtype = dtype_label(*pipe->model().runtime().dtype);
   r.attention = "auto";
   std::vector<json> stages;
   time_runs(r, setup, o.common.runs, [&] {

@@ -2,13 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
-
 #include <random>
 
 #include "t2v/demo/demo_model.h"
 #include "t2v/error.h"
-#include "t2v/io/state_dict_loader.h"
+#include "t2v/models/registry.h"
 #include "t2v/runtime.h"
 #include "t2v/sampling/sampler.h"
 
@@ -20,7 +18,12 @@ void add_model_options(CLI::App* cmd, ModelOptions* o) {
   cmd->add_option("-m,--model", o->model_dir, "Diffusers model folder (e.g. models/Wan2.1-T2V-1.3B-Diffusers; default: the bundled demo model)")
       ->check(CLI::ExistingDirectory)
       ->group(g);
-  cmd->add_option("--transformer", o->files.transformer, "DiT single file (ComfyUI .safetensors)")
+  cmd->add_option("--transformer,--high-noise", o->files.transformer,
+                  "DiT single file (ComfyUI .safetensors); of a two-expert model (Wan2.2 A14B) the high-noise expert")
+      ->check(CLI::ExistingFile)
+      ->group(g);
+  cmd->add_option("--transformer-2,--low-noise", o->files.transformer_2,
+                  "The low-noise expert's single file of a two-expert model (Wan2.2 A14B)")
       ->check(CLI::ExistingFile)
       ->group(g);
   cmd->add_option("--text-encoder", o->files.text_encoder, "umT5 single file")->check(CLI::ExistingFile)->group(g);
@@ -71,7 +74,13 @@ void add_generate_options(CLI::App* cmd, GenerateOptions* o, bool with_prompt) {
   cmd->add_option("--fps", o->fps, "Frame rate, e.g. 16 or 24000/1001 (default: the model's native, 16)")->group(s);
   auto* q = "Sampling";
   cmd->add_option("--steps", o->steps, "Denoising steps (default: the model's, 50 for Wan)")->check(CLI::Range(1, 1000))->group(q);
-  cmd->add_option("--guidance", o->guidance, "Classifier-free guidance scale (default: the model's, 5.0 for Wan)")
+  cmd->add_option("--guidance", o->guidance,
+                  "Classifier-free guidance scale (default: the model's: 5.0 for Wan2.1; the high-noise expert's "
+                  "4.0 for Wan2.2 T2V-A14B)")
+      ->check(CLI::Range(0.0, 100.0))
+      ->group(q);
+  cmd->add_option("--guidance-2", o->guidance_2,
+                  "Two-expert models: the low-noise expert's guidance (default: the model's, 3.0 for Wan2.2 T2V-A14B)")
       ->check(CLI::Range(0.0, 100.0))
       ->group(q);
   cmd->add_option("--shift", o->shift, "Flow shift (default: the official 5.0 for Wan2.1 T2V; the diffusers "
@@ -174,6 +183,7 @@ void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
       else if (k == "fps") o.fps = v.is_string() ? v.get<std::string>() : v.dump();
       else if (k == "steps") o.steps = int_value(v, k);
       else if (k == "guidance") o.guidance = number_value(v, k);
+      else if (k == "guidance_2") o.guidance_2 = number_value(v, k);
       else if (k == "shift") o.shift = number_value(v, k);
       else if (k == "sampler") o.sampler = v.get<std::string>();
       else if (k == "output") o.output = v.get<std::string>();
@@ -192,7 +202,7 @@ void apply_overrides(GenerateOptions& o, const nlohmann::json& line) {
         o.cond = v.is_string() ? std::vector<std::string>{v.get<std::string>()} : v.get<std::vector<std::string>>();
       } else if (k == "fit") o.fit = v.get<std::string>();
       else throw UsageError("unknown key \"" + k + "\" (expected prompt, negative_prompt, seed, width, height, size, "
-                            "resolution, aspect, frames, duration, fps, steps, guidance, shift, sampler, output, crf, "
+                            "resolution, aspect, frames, duration, fps, steps, guidance, guidance_2, shift, sampler, output, crf, "
                             "image, last_image, init_video, strength, extend, backward, overlap, join, cond, fit)");
     } catch (const nlohmann::json::exception&) {
       throw UsageError("\"" + k + "\" has a value of the wrong type: " + v.dump());
@@ -208,61 +218,50 @@ torch::ScalarType parse_dtype(const std::string& d, const torch::Device& device)
   return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;  // auto: as the official code
 }
 
-std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m) {
-  const bool any_file = !m.files.transformer.empty() || !m.files.text_encoder.empty() || !m.files.vae.empty();
-  if (!m.model_dir.empty() && any_file) {
+models::ModelLocation model_location(const std::string& model_dir, const ModelFiles& files) {
+  models::ModelLocation loc;
+  loc.folder = model_dir;
+  const std::pair<const char*, const fs::path*> roles[] = {{"transformer", &files.transformer},
+                                                           {"text_encoder", &files.text_encoder},
+                                                           {"vae", &files.vae},
+                                                           {"tokenizer", &files.tokenizer},
+                                                           {"transformer_2", &files.transformer_2}};
+  for (const auto& [role, path] : roles)
+    if (!path->empty()) loc.files[role] = *path;
+  return loc;
+}
+
+std::unique_ptr<pipeline::Pipeline> make_pipeline(const ModelOptions& m) {
+  if (!m.model_dir.empty() && m.files.any()) {
     throw UsageError("give either -m/--model or --transformer/--text-encoder/--vae, not both");
   }
-  wan::WanModelSource source;
-  if (any_file) {
-    source = wan::open_single_files(m.files);
-  } else if (!m.model_dir.empty()) {
-    source = wan::open_diffusers_folder(m.model_dir);
-  } else {
-    const auto dir = demo::find_demo_model();
+  if (!m.files.any() && !m.files.tokenizer.empty()) throw UsageError("--tokenizer goes with --transformer/--text-encoder/--vae");
+  std::string dir = m.model_dir;
+  if (dir.empty() && !m.files.any()) {
+    dir = demo::find_demo_model().string();
     spdlog::info("{}", demo::demo_model_notice(dir));
-    source = wan::open_diffusers_folder(dir);
-  }
-  if (m.text_len) {
-    source.text_len = *m.text_len;
-    source.transformer_config.text_len = *m.text_len;
   }
   configure_threads(m.threads);
-  pipeline::PipelineOptions po;
-  po.device = parse_device(m.device);
-  po.dtype = parse_dtype(m.dtype, po.device);
-  po.text_encoder_device = m.text_encoder_device == "auto" ? po.device : parse_device(m.text_encoder_device);
-  // Wan runs umT5 in bf16 on the GPU. On the CPU the math is fp32 (exact, and 2.6x faster than
-  // bf16 matmul here); the weights stay fp32 when they fit comfortably in RAM, else they are kept
-  // in bf16 (umT5-XXL: 11.4 GB instead of 22.7 GB; Wan's own umT5 weights are bf16) and each
-  // layer's weights are widened to fp32 just before use.
-  if (po.text_encoder_device.is_cuda()) {
-    po.text_encoder_dtype = torch::kBFloat16;
-  } else {
-    const uint64_t fp32_bytes = io::count_parameters(source.text_encoder.store) * 4;
-    const uint64_t ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
-    po.text_encoder_dtype = fp32_bytes < ram * 2 / 5 ? torch::kFloat32 : torch::kBFloat16;
-    if (po.text_encoder_dtype != torch::kFloat32) po.text_encoder_compute_dtype = torch::kFloat32;
-  }
-  po.vae_tile = m.vae_tile;
-  po.vae_overlap = m.vae_tile ? m.vae_tile_overlap : 0;
+  models::RuntimeOptions ro;
+  ro.device = parse_device(m.device);
+  if (m.dtype != "auto") ro.dtype = parse_dtype(m.dtype, ro.device);
+  if (m.text_encoder_device != "auto") ro.text_encoder_device = parse_device(m.text_encoder_device);
+  if (m.text_len) ro.text_len = *m.text_len;
   if (m.vae_tile && (m.vae_tile % 8 != 0 || m.vae_tile_overlap % 8 != 0 || m.vae_tile_overlap >= m.vae_tile)) {
     throw UsageError("--vae-tile and --vae-tile-overlap must be multiples of 8 with overlap < tile");
   }
-  spdlog::info("model: {} ({}), device {}, DiT dtype {}", source.root.string(), source.kind, po.device.str(),
-               c10::toString(po.dtype));
-  return std::make_unique<pipeline::WanT2VPipeline>(std::move(source), po);
+  ro.vae_tile = m.vae_tile;
+  ro.vae_overlap = m.vae_tile ? m.vae_tile_overlap : 0;
+  return std::make_unique<pipeline::Pipeline>(models::open_model(model_location(dir, m.files), ro));
 }
 
-pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pipeline::WanT2VPipeline& p,
+pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pipeline::Pipeline& p,
                                               const std::string& default_output) {
   pipeline::GenerationSettings s;
   if (!o.prompt) throw UsageError("missing prompt (-p)");
   s.prompt = *o.prompt;
-  const auto& d = p.source().defaults;
-  s.negative_prompt = o.negative_prompt   ? *o.negative_prompt
-                      : d.negative_prompt ? *d.negative_prompt
-                                          : std::string(pipeline::kWanDefaultNegativePrompt);
+  const models::ModelDefaults d = p.model().defaults();
+  s.negative_prompt = o.negative_prompt ? *o.negative_prompt : d.negative_prompt;
   // The prompts go into the output's metadata and the batch manifest as JSON strings.
   if (!is_valid_utf8(s.prompt)) throw UsageError("the prompt is not valid UTF-8 text");
   if (!is_valid_utf8(s.negative_prompt)) throw UsageError("the negative prompt is not valid UTF-8 text");
@@ -280,7 +279,7 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   g.aspect = o.aspect;
   g.frames = o.frames;
   g.duration = o.duration;
-  if (o.fps) g.fps = io::parse_fps(*o.fps);
+  g.fps = o.fps ? io::parse_fps(*o.fps) : d.fps;
   s.fps = g.fps;
   pipeline::ConditionsRequest cr;
   if (o.image) cr.conditions.push_back({*o.image, 0, 1.0, "image"});
@@ -299,11 +298,15 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   s.conditions = std::move(planned.plan);
   for (const auto& n : s.grid.notices) spdlog::warn("{}", n);
   for (const auto& n : s.conditions.notices) spdlog::info("{}", n);
-  s.steps = o.steps.value_or(d.steps.value_or(50));
+  s.steps = o.steps.value_or(d.steps);
   if (s.steps < 1) throw UsageError("--steps must be at least 1");
-  s.guidance = o.guidance.value_or(d.guidance.value_or(5.0));
-  s.shift = o.shift.value_or(d.shift.value_or(5.0));
-  s.sampler = o.sampler.value_or(d.sampler.value_or("unipc"));
+  s.guidance = o.guidance.value_or(d.guidance);
+  if (o.guidance_2 && !d.guidance_2) {
+    throw UsageError("--guidance-2 is for two-expert models (Wan2.2 A14B); this model has one: use --guidance");
+  }
+  s.guidance_2 = o.guidance_2 ? o.guidance_2 : d.guidance_2;
+  s.shift = o.shift.value_or(d.shift);
+  s.sampler = o.sampler.value_or(d.sampler);
   sampling::make_sampler(s.sampler);  // validates the name
   s.seed = o.seed ? *o.seed : random_seed();
   s.crf = o.crf;

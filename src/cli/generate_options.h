@@ -9,14 +9,24 @@
 #include <string>
 #include <vector>
 
-#include "t2v/models/wan/model_source.h"
-#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/models/video_model.h"
+#include "t2v/pipeline/pipeline.h"
 
 namespace t2v::cli {
 
+// Single-file components (ComfyUI-style): --transformer, --text-encoder, --vae, --tokenizer.
+struct ModelFiles {
+  std::filesystem::path transformer, text_encoder, vae, tokenizer;
+  std::filesystem::path transformer_2;  // two-expert models: the low-noise expert
+  bool any() const { return !transformer.empty() || !transformer_2.empty() || !text_encoder.empty() || !vae.empty(); }
+};
+
+// The library's model location for a folder or single files (the roles the families know).
+models::ModelLocation model_location(const std::string& model_dir, const ModelFiles& files);
+
 struct ModelOptions {
   std::string model_dir;
-  wan::SingleFilePaths files;
+  ModelFiles files;
   std::string device = "auto";
   std::string dtype = "auto";
   std::string text_encoder_device = "auto";
@@ -37,6 +47,7 @@ struct GenerateOptions {
   std::optional<std::string> fps;
   std::optional<int> steps;         // default: the model's (_t2v_defaults), else 50
   std::optional<double> guidance;   // default: the model's, else 5.0
+  std::optional<double> guidance_2; // two-expert models: the low-noise expert's (default: the model's)
   std::optional<double> shift;      // default: the model's, else 5.0
   std::optional<std::string> sampler;  // default: the model's, else unipc
   std::optional<uint64_t> seed;
@@ -71,10 +82,10 @@ void apply_overrides(GenerateOptions& o, const nlohmann::json& line);
 torch::ScalarType parse_dtype(const std::string& d, const torch::Device& device);
 
 // Opens the model (folder, single files, or the bundled demo model) and builds the pipeline.
-std::unique_ptr<pipeline::WanT2VPipeline> make_pipeline(const ModelOptions& m);
+std::unique_ptr<pipeline::Pipeline> make_pipeline(const ModelOptions& m);
 
 // Resolves defaults and validates; `default_output` is used when o.output is unset.
-pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pipeline::WanT2VPipeline& p,
+pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pipeline::Pipeline& p,
                                               const std::string& default_output);
 
 // A filesystem-friendly slug of a prompt ("a red fox running" -> "a-red-fox-running").

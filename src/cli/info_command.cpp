@@ -1,15 +1,13 @@
 // `t2v info`: what a model folder or set of single files holds - layout, classes, configs, stored
 // dtypes, file sizes and parameter counts - as text or as one JSON object on stdout.
 #include <nlohmann/json.hpp>
-#include <set>
 #include <torch/cuda.h>
 
 #include "t2v/io/json_file.h"
 #include "cli/commands.h"
 #include "t2v/cpu_kernels.h"
-#include "t2v/io/state_dict_loader.h"
-#include "t2v/models/wan/model_source.h"
-#include "t2v/models/wan/support.h"
+#include "cli/generate_options.h"
+#include "t2v/models/registry.h"
 #include "t2v/runtime.h"
 
 namespace t2v::cli {
@@ -19,25 +17,10 @@ using nlohmann::json;
 namespace {
 struct InfoOptions {
   std::string model_dir;
-  wan::SingleFilePaths files;
+  ModelFiles files;
   bool json_output = false;
   bool system = false;
 };
-
-json describe(const wan::Component& c, const json& config) {
-  std::set<std::string> dtypes;
-  for (const auto& key : c.store.keys()) {
-    if (!io::is_auxiliary_key(key)) dtypes.insert(io::dtype_name(c.store.info(key).dtype));
-  }
-  json files = json::array();
-  for (const auto& f : c.store.files()) files.push_back({{"path", f->path().string()}, {"bytes", f->file_size()}});
-  size_t tensors = 0;
-  for (const auto& key : c.store.keys()) tensors += io::is_auxiliary_key(key) ? 0 : 1;
-  return {{"class", c.class_name}, {"layout", c.layout}, {"config_origin", c.config_origin},
-          {"config", config}, {"dtypes", dtypes}, {"files", files},
-          {"bytes", c.store.total_file_bytes()}, {"tensors", tensors},
-          {"parameters", io::count_parameters(c.store)}};
-}
 
 std::string human_count(uint64_t n) {
   char buf[32];
@@ -89,34 +72,47 @@ void run_system_info(const InfoOptions& o) {
 
 void run_info(const InfoOptions& o) {
   if (o.system) return run_system_info(o);
-  wan::WanModelSource src = o.model_dir.empty() ? wan::open_single_files(o.files)
-                                                : wan::open_diffusers_folder(o.model_dir);
-  json out = {{"source", src.kind}, {"path", src.root.string()}, {"family", "wan2.1"},
-              {"text_len", src.text_len}};
-  out["tokenizer"] = src.tokenizer_file.empty()
-                         ? json{{"origin", "spiece_model tensor"}, {"bytes", src.tokenizer_blob.size()}}
-                         : json{{"origin", src.tokenizer_file.string()}};
-  out["text_encoder"] = describe(src.text_encoder, src.text_encoder_config.to_json());
-  out["transformer"] = describe(src.transformer, src.transformer_config.to_json());
-  out["vae"] = describe(src.vae, src.vae_config.to_json());
-  if (!src.scheduler_config.is_null()) out["scheduler"] = src.scheduler_config;
-  const auto unsupported = wan::unsupported_reason(src);
-  out["supported"] = !unsupported.has_value();
-  if (unsupported) out["unsupported_reason"] = *unsupported;
-  out["modes"] = wan::supported_modes(src);
-
+  const auto model = models::open_model(model_location(o.model_dir, o.files));
+  json out = model->describe();
+  // What `generate` uses when an option is not given.
+  const auto d = model->defaults();
+  const auto lim = model->grid_limits();
+  out["defaults"] = {{"steps", d.steps},
+                     {"guidance", d.guidance},
+                     {"shift", d.shift},
+                     {"sampler", d.sampler},
+                     {"fps", std::to_string(d.fps.num) + "/" + std::to_string(d.fps.den)},
+                     {"width", lim.default_width},
+                     {"height", lim.default_height},
+                     {"frames", lim.default_frames}};
+  if (d.guidance_2) out["defaults"]["guidance_2"] = *d.guidance_2;
+  const auto unsupported = model->unsupported_reason();
   if (o.json_output) {
     std::printf("%s\n", io::to_json_text(out, 2).c_str());
     return;
   }
-  std::printf("model: %s (%s)\n", src.root.string().c_str(), src.kind.c_str());
-  std::printf("text length: %lld tokens; tokenizer: %s\n", static_cast<long long>(src.text_len),
+  std::printf("model: %s (%s, family %s)\n", out["path"].get<std::string>().c_str(),
+              out["source"].get<std::string>().c_str(), out["family"].get<std::string>().c_str());
+  std::printf("text length: %lld tokens; tokenizer: %s\n", out["text_len"].get<long long>(),
               out["tokenizer"]["origin"].get<std::string>().c_str());
   if (unsupported) std::printf("NOT SUPPORTED: %s\n", unsupported->c_str());
   std::string modes;
   for (const auto& m : out["modes"]) modes += (modes.empty() ? "" : ", ") + m.get<std::string>();
   if (!modes.empty()) std::printf("modes: %s\n", modes.c_str());
-  for (const char* role : {"text_encoder", "transformer", "vae"}) {
+  const json& dj = out["defaults"];
+  char low[48] = "";
+  if (dj.contains("guidance_2")) std::snprintf(low, sizeof low, " (high noise), %g (low noise)", dj["guidance_2"].get<double>());
+  std::printf("defaults: %dx%d, %d frames at %s fps, %d steps, guidance %g%s, shift %g, %s\n", dj["width"].get<int>(),
+              dj["height"].get<int>(), dj["frames"].get<int>(), dj["fps"].get<std::string>().c_str(),
+              dj["steps"].get<int>(), dj["guidance"].get<double>(), low, dj["shift"].get<double>(),
+              dj["sampler"].get<std::string>().c_str());
+  if (out.contains("boundary_ratio")) {
+    std::printf("experts: transformer (high noise, t >= %g), transformer_2 (low noise, t < %g); boundary_ratio %g\n",
+                out["boundary_ratio"].get<double>() * 1000, out["boundary_ratio"].get<double>() * 1000,
+                out["boundary_ratio"].get<double>());
+  }
+  for (const char* role : {"text_encoder", "transformer", "transformer_2", "vae"}) {
+    if (!out.contains(role)) continue;
     const json& c = out[role];
     std::string dtypes;
     for (const auto& d : c["dtypes"]) dtypes += (dtypes.empty() ? "" : ",") + d.get<std::string>();
@@ -133,11 +129,15 @@ void run_info(const InfoOptions& o) {
 
 void register_info(CLI::App& app, Action* action) {
   auto opts = std::make_shared<InfoOptions>();
-  auto* cmd = app.add_subcommand("info", "Describe a Wan model: diffusers folder or single files");
+  auto* cmd = app.add_subcommand("info", "Describe a model: diffusers folder or single files");
   cmd->add_option("model_dir", opts->model_dir, "Diffusers model folder (e.g. Wan2.1-T2V-1.3B-Diffusers)")
       ->check(CLI::ExistingDirectory);
-  auto* tr = cmd->add_option("--transformer", opts->files.transformer, "DiT single file (.safetensors)")
+  auto* tr = cmd->add_option("--transformer,--high-noise", opts->files.transformer,
+                             "DiT single file (.safetensors); of a two-expert model the high-noise expert")
                  ->check(CLI::ExistingFile);
+  cmd->add_option("--transformer-2,--low-noise", opts->files.transformer_2,
+                  "The low-noise expert's single file of a two-expert model (Wan2.2 A14B)")
+      ->check(CLI::ExistingFile);
   auto* te = cmd->add_option("--text-encoder", opts->files.text_encoder, "umT5 single file (.safetensors)")
                  ->check(CLI::ExistingFile);
   auto* vae = cmd->add_option("--vae", opts->files.vae, "VAE single file (.safetensors)")->check(CLI::ExistingFile);
@@ -148,8 +148,7 @@ void register_info(CLI::App& app, Action* action) {
                 "Describe this machine instead of a model: CPU, BLAS library and kernel core, LibTorch ISA, threads, CUDA");
   (void)tr; (void)te; (void)vae;
   cmd->callback([opts, action, cmd]() {
-    const bool any_file = !opts->files.transformer.empty() || !opts->files.text_encoder.empty() ||
-                          !opts->files.vae.empty();
+    const bool any_file = opts->files.any();
     if (opts->system) {
       if (!opts->model_dir.empty() || any_file) throw CLI::ValidationError("info", "--system takes no model");
     } else if (opts->model_dir.empty() == !any_file) {

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <string>
 
-#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/pipeline/pipeline.h"
 
 namespace t2v::cli {
 

@@ -96,6 +96,34 @@ TEST_F(CliGenerate, BadOptionsExitTwo) {
   EXPECT_EQ(r3.err.find("denoising"), std::string::npos) << r3.err;
 }
 
+// Wan2.2 T2V-A14B from ComfyUI's two expert files: the metadata records both guidance scales and the
+// switch; --guidance-2 on a one-expert model is refused before any work.
+TEST_F(CliGenerate, TwoExpertSingleFiles) {
+  const fs::path c = t2v::test::golden_dir() / "wan22-a14b-tiny-comfy";
+  const fs::path out = dir_ / "cats.mp4";
+  auto r = run_t2v({"generate", "-p", "Two cats box.", "--steps", "4", "--size", "96x64", "--frames", "5", "--seed",
+                    "42", "--guidance-2", "2.5", "--threads", "2", "-o", out.string(), "--transformer",
+                    (c / "wan2.2_t2v_high_noise_tiny_bf16.safetensors").string(), "--transformer-2",
+                    (c / "wan2.2_t2v_low_noise_tiny_bf16.safetensors").string(), "--text-encoder",
+                    (c / "umt5_tiny_bf16.safetensors").string(), "--vae",
+                    (c / "wan_2.1_vae_tiny_bf16.safetensors").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto v = t2v::io::read_video(out);
+  EXPECT_EQ(v.frames.size(0), 5);
+  auto settings = nlohmann::json::parse(v.metadata["comment"]);
+  EXPECT_DOUBLE_EQ(settings["guidance"].get<double>(), 4.0);  // the high-noise expert's default
+  EXPECT_DOUBLE_EQ(settings["guidance_2"].get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(settings["shift"].get<double>(), 12.0);
+  EXPECT_DOUBLE_EQ(settings["boundary_timestep"].get<double>(), 875.0);
+
+  auto one = base();
+  one.insert(one.begin(), {"generate", "-p", "x", "--guidance-2", "3", "-o", (dir_ / "x.mp4").string()});
+  auto r2 = run_t2v(one);
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_NE(r2.err.find("--guidance-2"), std::string::npos) << r2.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.mp4"));
+}
+
 TEST_F(CliGenerate, CtrlCLeavesNoOutput) {
   auto args = base();
   args[1] = "400";  // --steps: long enough to be interrupted mid-denoise

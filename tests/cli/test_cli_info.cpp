@@ -76,3 +76,34 @@ TEST(CliInfo, MalformedWeightsFileExitsTwoNamingFile) {
 }
 
 }  // namespace
+
+namespace {
+// Wan2.2 T2V-A14B: both experts, the switch point and the official defaults, in both layouts.
+TEST(CliInfo, TwoExpertModel) {
+  const fs::path c = t2v::test::golden_dir() / "wan22-a14b-tiny-comfy";
+  const std::vector<std::vector<std::string>> layouts = {
+      {(t2v::test::golden_dir() / "wan22-a14b-tiny").string()},
+      {"--high-noise", (c / "wan2.2_t2v_high_noise_tiny_bf16.safetensors").string(), "--low-noise",
+       (c / "wan2.2_t2v_low_noise_tiny_bf16.safetensors").string(), "--text-encoder",
+       (c / "umt5_tiny_bf16.safetensors").string(), "--vae", (c / "wan_2.1_vae_tiny_bf16.safetensors").string()}};
+  for (const auto& layout : layouts) {
+    std::vector<std::string> args = {"info", "--json"};
+    args.insert(args.end(), layout.begin(), layout.end());
+    auto r = run_t2v(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["family"], "wan2.2");
+    EXPECT_TRUE(j["supported"].get<bool>());
+    EXPECT_DOUBLE_EQ(j["boundary_ratio"].get<double>(), 0.875);
+    EXPECT_EQ(j["transformer"]["parameters"], j["transformer_2"]["parameters"]);
+    EXPECT_EQ(j["defaults"]["steps"], 40);
+    EXPECT_DOUBLE_EQ(j["defaults"]["shift"].get<double>(), 12.0);
+    EXPECT_DOUBLE_EQ(j["defaults"]["guidance"].get<double>(), 4.0);
+    EXPECT_DOUBLE_EQ(j["defaults"]["guidance_2"].get<double>(), 3.0);
+  }
+  auto text = run_t2v({"info", (t2v::test::golden_dir() / "wan22-a14b-tiny").string()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("transformer_2"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("t >= 875"), std::string::npos) << text.out;
+}
+}  // namespace

@@ -79,10 +79,15 @@ TEST_F(Refusals, Wan22VaeSingleFile) {
   EXPECT_NE(line.find("Wan2.2 VAE"), std::string::npos) << line;
 }
 
-TEST_F(Refusals, TwoExpertFolder) {
-  const auto d = folder_with_index({{"transformer_2", {"diffusers", "WanTransformer3DModel"}}, {"boundary_ratio", 0.875}});
-  const auto line = refused({"-m", d.string()});
-  EXPECT_NE(line.find("two-expert"), std::string::npos) << line;
+// Two experts run (Wan2.2 T2V-A14B); each expert is checked like a single DiT.
+TEST_F(Refusals, SecondExpertThatIsAnImageToVideoDit) {
+  const fs::path a14b = kGolden / "wan22-a14b-tiny-comfy";
+  const fs::path i2v = kGolden / "wan21-i2v-tiny-comfy" / "wan2.1_i2v_480p_tiny_bf16.safetensors";
+  auto args = single_files(a14b / "wan2.2_t2v_high_noise_tiny_bf16.safetensors", a14b / "wan_2.1_vae_tiny_bf16.safetensors");
+  args.insert(args.end(), {"--transformer-2", i2v.string()});
+  const auto line = refused(args);
+  EXPECT_NE(line.find(i2v.string()), std::string::npos) << line;
+  EXPECT_NE(line.find("image-to-video DiT"), std::string::npos) << line;
 }
 
 TEST_F(Refusals, UnknownPipelineClass) {

@@ -9,7 +9,8 @@
 #include "t2v/error.h"
 #include "t2v/io/safetensors.h"
 #include "t2v/io/video_writer.h"
-#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/models/wan/family.h"
+#include "t2v/pipeline/pipeline.h"
 
 namespace fs = std::filesystem;
 using namespace t2v;
@@ -37,10 +38,10 @@ wan::WanModelSource open_source(const std::string& layout) {
 TEST_P(T2VGolden, MatchesOfficialPipeline) {
   auto fixture = io::SafetensorsFile::open(test::case_path(kCase));
   const auto& meta = fixture->metadata();
-  pipeline::WanT2VPipeline pipe(open_source(GetParam()), pipeline::PipelineOptions{});
+  pipeline::Pipeline pipe(wan::make_model(open_source(GetParam())));
   pipeline::GenerationSettings s;
   s.prompt = meta.at("prompt");
-  s.negative_prompt = pipeline::kWanDefaultNegativePrompt;
+  s.negative_prompt = wan::kDefaultNegativePrompt;
   ASSERT_EQ(s.negative_prompt, meta.at("negative_prompt"));
   pipeline::GridRequest g;
   g.width = std::stoi(meta.at("width"));

@@ -1,5 +1,6 @@
 #include "support/golden.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -13,8 +14,12 @@ torch::Tensor load_case_tensor(const std::string& file, const std::string& name)
 }
 
 double tolerance(const std::string& file, const std::string& tensor, bool strict) {
-  static const nlohmann::json tol = io::read_json_file(golden_dir() / "cases" / "tolerances.json");
-  const auto& entry = tol.at("files").at(file).at(tensor);
+  static std::map<std::string, nlohmann::json> by_folder;
+  const auto path = case_path(file);
+  const std::string folder = path.parent_path().string();
+  auto it = by_folder.find(folder);
+  if (it == by_folder.end()) it = by_folder.emplace(folder, io::read_json_file(path.parent_path() / "tolerances.json")).first;
+  const auto& entry = it->second.at("files").at(path.filename().string()).at(tensor);
   return entry.at(strict ? "atol_strict" : "atol").get<double>();
 }
 

@@ -14,7 +14,11 @@ namespace t2v::test {
 
 inline std::filesystem::path data_dir() { return T2V_TEST_DATA; }
 inline std::filesystem::path golden_dir() { return data_dir() / "golden"; }
-inline std::filesystem::path case_path(const std::string& file) { return golden_dir() / "cases" / file; }
+// A case file of the Wan2.1 T2V set ("dit_f3h8w12.safetensors"), or of another set named with its
+// folder ("cases-wan22-a14b/t2v_w96h64f9.safetensors"); each folder has its own tolerances.json.
+inline std::filesystem::path case_path(const std::string& file) {
+  return file.find('/') == std::string::npos ? golden_dir() / "cases" / file : golden_dir() / file;
+}
 inline std::filesystem::path tiny_model_dir() { return golden_dir() / "wan21-tiny"; }
 inline std::filesystem::path tiny_comfy_dir() { return golden_dir() / "wan21-tiny-comfy"; }
 

@@ -15,8 +15,10 @@ class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::temp_directory_path() / ("t2v_" + std::string(info->test_suite_name()) + "_" +
-                                                      std::to_string(::getpid()) + "_" + info->name());
+    std::string name = "t2v_" + std::string(info->test_suite_name()) + "_" + std::to_string(::getpid()) + "_" + info->name();
+    for (auto& c : name)
+      if (c == '/') c = '_';  // parameterised tests: "Prefix/Suite", "Test/param"
+    dir_ = std::filesystem::temp_directory_path() / name;
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "t2v/models/video_model.h"
 #include "t2v/sampling/sampler.h"
 
 namespace t2v::diffusion {
@@ -31,13 +32,8 @@ class CancelToken {
   std::atomic<bool> cancelled_{false};
 };
 
-// One guidance branch of one expert: the velocity for x [1, C, T, h, w] at integer timestep t [1].
-// branch 0 = conditional (the prompt), 1 = unconditional (the negative prompt).
-class Denoiser {
- public:
-  virtual ~Denoiser() = default;
-  virtual torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& t, int branch) = 0;
-};
+// The model's velocity predictor for one guidance branch (models/video_model.h).
+using Denoiser = models::Denoiser;
 
 struct Expert {
   Denoiser* denoiser = nullptr;

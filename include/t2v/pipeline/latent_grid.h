@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "t2v/io/video_writer.h"
+#include "t2v/models/video_model.h"
 
 namespace t2v::pipeline {
 
@@ -21,16 +22,8 @@ struct GridRequest {
   io::Rational fps{16, 1};
 };
 
-struct GridLimits {
-  int vae_stride = 8;          // VAE spatial stride
-  int spatial_multiple = 16;   // VAE spatial stride x patch size
-  int temporal_stride = 4;     // VAE temporal stride
-  int max_tokens_per_axis = 1024;  // RoPE table length per axis (rope_max_seq_len)
-  int default_width = 832;     // the model's default size (Wan2.1 T2V: 832x480, 81 frames)
-  int default_height = 480;
-  int default_frames = 81;
-  int trained_area = 832 * 480;  // above ~1.1x this area a warning says quality may drop
-};
+// The model's size rules (strides, default size, RoPE length); the family provides them.
+using GridLimits = models::GridLimits;
 
 struct LatentGrid {
   int width = 0, height = 0, frames = 0;  // pixels and video frames

@@ -243,7 +243,7 @@ namespace {
 [[noreturn]] void refuse_latent_width(const std::string& source, int64_t z_dim) {
   throw ConfigError(source + ": a VAE with " + std::to_string(z_dim) + " latent channels" +
                     (z_dim == 48 ? " (the Wan2.2 VAE)" : "") +
-                    "; t2v does not run it (it runs Wan2.1-style text-to-video models so far, VAE z_dim 16)");
+                    "; t2v does not run it (it runs Wan2.1 text-to-video and Wan2.2 T2V-A14B models so far, VAE z_dim 16)");
 }
 
 void finish_vae(WanVAEConfig& c, const std::string& source) {

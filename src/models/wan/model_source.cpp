@@ -38,6 +38,53 @@ fs::path require_dir(const fs::path& root, const std::string& name) {
   }
   return dir;
 }
+// The official configs' switch points (W22 wan/configs/wan_t2v_A14B.py boundary 0.875,
+// wan_i2v_A14B.py 0.900).
+double default_boundary_ratio(const WanTransformerConfig& c) { return c.model_type == "i2v" ? 0.9 : 0.875; }
+
+Component canonical_component_of(const fs::path& file, const char* role) {
+  return canonical_component(role, io::TensorStore::open(file), nullptr);
+}
+
+// A DiT single file: config from `wan_config` metadata, else from shapes (heads = dim / 128).
+void open_single_transformer(const fs::path& file, Component& component, WanTransformerConfig& config) {
+  component = canonical_component_of(file, "transformer");
+  const std::string wan_cfg = metadata_or_empty(component.store, "wan_config");
+  if (!wan_cfg.empty()) {
+    const std::string where = file.string() + " (wan_config metadata)";
+    config = WanTransformerConfig::from_wan_json(io::parse_json_text(wan_cfg, where), where);
+    component.config_origin = "metadata";
+  } else {
+    config = WanTransformerConfig::from_tensors(component.store);
+    component.config_origin = "tensor shapes";
+  }
+}
+
+// Swapped experts denoise with the wrong model at every step and give noise, silently. A file that
+// says which expert it is (`wan_expert` in its config metadata, or ComfyUI's "high_noise"/"low_noise"
+// file names) must be given in its place.
+void check_expert_order(const SingleFilePaths& paths) {
+  const auto expert_of = [](const fs::path& file) -> std::string {
+    auto store = io::TensorStore::open(file);
+    const std::string cfg = metadata_or_empty(store, "wan_config");
+    if (!cfg.empty()) {
+      const auto j = io::parse_json_text(cfg, file.string() + " (wan_config metadata)");
+      if (j.contains("wan_expert") && j["wan_expert"].is_string()) return j["wan_expert"].get<std::string>();
+    }
+    const std::string name = file.filename().string();
+    if (name.find("high_noise") != std::string::npos) return "high";
+    if (name.find("low_noise") != std::string::npos) return "low";
+    return "";
+  };
+  const std::string first = expert_of(paths.transformer), second = expert_of(paths.transformer_2);
+  if (first == "low" || second == "high") {
+    throw UsageError("transformer " + paths.transformer.string() + " is the " + (first.empty() ? "?" : first) +
+                     "-noise expert and transformer_2 " + paths.transformer_2.string() + " the " +
+                     (second.empty() ? "?" : second) +
+                     "-noise one: transformer must be the high-noise expert, transformer_2 the low-noise expert");
+  }
+}
+
 }  // namespace
 
 Component canonical_component(const std::string& role, io::TensorStore store, const WanVAEConfig* vae_config) {
@@ -110,6 +157,7 @@ GenerationDefaults parse_generation_defaults(const json& j, const std::string& o
   positive_int("frames", d.frames);
   positive_int("steps", d.steps);
   positive_number("guidance", d.guidance);
+  positive_number("guidance_2", d.guidance_2);
   positive_number("shift", d.shift);
   string("sampler", d.sampler);
   string("negative_prompt", d.negative_prompt);
@@ -127,7 +175,7 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   const json index = io::read_json_file(index_path);
   const std::string pipeline = io::json_get<std::string>(index, "_class_name", "", index_path.string());
   // Refused before any component is read; diffusers' pipeline classes name what the folder is.
-  const std::string runs_only = "; t2v does not run it (it runs Wan2.1-style text-to-video models so far)";
+  const std::string runs_only = "; t2v does not run it (it runs Wan2.1 text-to-video and Wan2.2 T2V-A14B models so far)";
   if (pipeline == "WanImageToVideoPipeline") {
     throw ConfigError(index_path.string() + ": an image-to-video folder (WanImageToVideoPipeline)" + runs_only);
   }
@@ -137,10 +185,6 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   if (pipeline != "WanPipeline") {
     throw ConfigError(index_path.string() + ": unknown pipeline class \"" + pipeline +
                       "\" (expected WanPipeline, Wan text-to-video)" + runs_only);
-  }
-  if (index.contains("transformer_2") && index["transformer_2"].is_array() && !index["transformer_2"].empty() &&
-      !index["transformer_2"][0].is_null()) {
-    throw ConfigError(index_path.string() + ": a two-expert model (Wan2.2 A14B: transformer + transformer_2)" + runs_only);
   }
   if (index.contains("expand_timesteps") && index["expand_timesteps"].is_boolean() && index["expand_timesteps"].get<bool>()) {
     throw ConfigError(index_path.string() + ": a Wan2.2 TI2V-5B folder (expand_timesteps: per-token timesteps)" + runs_only);
@@ -165,6 +209,23 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
 
   src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(te_dir), nullptr);
   src.transformer = canonical_component("transformer", io::TensorStore::open(tr_dir), nullptr);
+  // diffusers writes "transformer_2": [null, null] for one-expert Wan2.2 folders.
+  src.two_experts = index.contains("transformer_2") && index["transformer_2"].is_array() &&
+                    !index["transformer_2"].empty() && !index["transformer_2"][0].is_null();
+  if (src.two_experts) {
+    const fs::path dir2 = require_dir(dir, "transformer_2");
+    src.transformer_2_config = WanTransformerConfig::from_diffusers_json(io::read_json_file(dir2 / "config.json"),
+                                                                         (dir2 / "config.json").string());
+    src.transformer_2 = canonical_component("transformer", io::TensorStore::open(dir2), nullptr);
+    src.transformer_2.role = "transformer_2";
+    src.transformer_2.config_origin = "config.json";
+    src.boundary_ratio = io::json_get<double>(index, "boundary_ratio", default_boundary_ratio(src.transformer_config),
+                                              index_path.string());
+    if (!(src.boundary_ratio > 0 && src.boundary_ratio < 1)) {
+      throw ConfigError(index_path.string() + ": \"boundary_ratio\" must be in (0, 1), got " +
+                        std::to_string(src.boundary_ratio));
+    }
+  }
   src.vae = canonical_component("vae", io::TensorStore::open(vae_dir), &src.vae_config);
   for (Component* c : {&src.text_encoder, &src.transformer, &src.vae}) c->config_origin = "config.json";
 
@@ -185,6 +246,7 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
     }
   }
   src.transformer_config.text_len = src.text_len;
+  src.transformer_2_config.text_len = src.text_len;
 
   const fs::path sched = dir / "scheduler" / "scheduler_config.json";
   if (fs::exists(sched, ec)) src.scheduler_config = io::read_json_file(sched);
@@ -199,16 +261,13 @@ WanModelSource open_single_files(const SingleFilePaths& paths) {
   src.kind = "single-file";
   src.root = paths.transformer.parent_path();
 
-  // Transformer: config from `wan_config` metadata, else from shapes (heads = dim / 128).
-  src.transformer = canonical_component("transformer", io::TensorStore::open(paths.transformer), nullptr);
-  const std::string wan_cfg = metadata_or_empty(src.transformer.store, "wan_config");
-  if (!wan_cfg.empty()) {
-    const std::string where = paths.transformer.string() + " (wan_config metadata)";
-    src.transformer_config = WanTransformerConfig::from_wan_json(io::parse_json_text(wan_cfg, where), where);
-    src.transformer.config_origin = "metadata";
-  } else {
-    src.transformer_config = WanTransformerConfig::from_tensors(src.transformer.store);
-    src.transformer.config_origin = "tensor shapes";
+  open_single_transformer(paths.transformer, src.transformer, src.transformer_config);
+  if (!paths.transformer_2.empty()) {
+    src.two_experts = true;
+    open_single_transformer(paths.transformer_2, src.transformer_2, src.transformer_2_config);
+    src.transformer_2.role = "transformer_2";
+    src.boundary_ratio = default_boundary_ratio(src.transformer_config);
+    check_expert_order(paths);
   }
 
   src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(paths.text_encoder), nullptr);
@@ -249,6 +308,7 @@ WanModelSource open_single_files(const SingleFilePaths& paths) {
     throw InputError(paths.text_encoder.string() + ": no 'spiece_model' tensor inside; pass --tokenizer spiece.model");
   }
   src.text_len = src.transformer_config.text_len;
+  src.transformer_2_config.text_len = src.text_len;
   return src;
 }
 

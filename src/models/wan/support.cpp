@@ -4,7 +4,8 @@
 
 namespace t2v::wan {
 namespace {
-constexpr const char* kRunsOnly = "t2v does not run it (it runs Wan2.1-style text-to-video models so far)";
+constexpr const char* kRunsOnly =
+    "t2v does not run it (it runs Wan2.1 text-to-video and Wan2.2 T2V-A14B models so far)";
 
 bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
   for (const auto& k : store.keys())
@@ -15,14 +16,11 @@ bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
 std::string n(int64_t v) { return std::to_string(v); }
 }  // namespace
 
-std::optional<std::string> unsupported_reason(const WanModelSource& src) {
-  const std::string dit = src.transformer.store.source().string();
-  const std::string vae = src.vae.store.source().string();
-  const WanTransformerConfig& t = src.transformer_config;
-  const WanVAEConfig& v = src.vae_config;
-
-  // The DiT: its conditioning inputs (official config model_type; WanModel.__init__ in wan/modules/model.py).
-  if (has_prefix(src.transformer.store, "vace_blocks.") || src.transformer.store.contains("vace_patch_embedding.weight")) {
+namespace {
+// The DiT: its conditioning inputs (official config model_type; WanModel.__init__ in wan/modules/model.py).
+std::optional<std::string> dit_reason(const Component& c, const WanTransformerConfig& t, const WanVAEConfig& v) {
+  const std::string dit = c.store.source().string();
+  if (has_prefix(c.store, "vace_blocks.") || c.store.contains("vace_patch_embedding.weight")) {
     return dit + ": a Wan VACE DiT (reference/control video inputs); " + kRunsOnly;
   }
   if (t.model_type == "flf2v") return dit + ": a Wan2.1 first-last-frame-to-video DiT (FLF2V, CLIP image context); " + kRunsOnly;
@@ -32,16 +30,32 @@ std::optional<std::string> unsupported_reason(const WanModelSource& src) {
   }
   if (t.model_type == "ti2v") return dit + ": a Wan2.2 TI2V-5B DiT (48-channel latent of the Wan2.2 VAE); " + kRunsOnly;
   if (t.model_type != "t2v") return dit + ": a Wan DiT of model_type \"" + t.model_type + "\"; " + kRunsOnly;
+  // The DiT must denoise exactly the VAE's latent (no extra channels: those would be conditioning).
+  if (t.in_channels != v.z_dim || t.out_channels != v.z_dim) {
+    return dit + ": the DiT takes " + n(t.in_channels) + " input / " + n(t.out_channels) +
+           " output channels but the VAE's latent has " + n(v.z_dim) + "; " + kRunsOnly;
+  }
+  return std::nullopt;
+}
+}  // namespace
 
+std::optional<std::string> unsupported_reason(const WanModelSource& src) {
+  const std::string vae = src.vae.store.source().string();
+  const WanVAEConfig& v = src.vae_config;
   // The VAE: Wan2.1's (z_dim 16, no patchify, plain residual blocks; wan/modules/vae.py WanVAE_).
   if (v.z_dim != 16 || v.is_residual || v.patch_size > 0) {
     return vae + ": a Wan2.2 VAE (z_dim " + n(v.z_dim) + (v.patch_size > 0 ? ", patchify " + n(v.patch_size) : "") +
            (v.is_residual ? ", residual blocks" : "") + "); " + kRunsOnly + " (expected the Wan2.1 VAE, z_dim 16)";
   }
-  // The DiT must denoise exactly the VAE's latent (no extra channels: those would be conditioning).
-  if (t.in_channels != v.z_dim || t.out_channels != v.z_dim) {
-    return dit + ": the DiT takes " + n(t.in_channels) + " input / " + n(t.out_channels) +
-           " output channels but the VAE's latent has " + n(v.z_dim) + "; " + kRunsOnly;
+  if (auto why = dit_reason(src.transformer, src.transformer_config, v)) return why;
+  if (src.two_experts) {
+    if (auto why = dit_reason(src.transformer_2, src.transformer_2_config, v)) return why;
+    const auto& a = src.transformer_config;
+    const auto& b = src.transformer_2_config;
+    if (a.text_dim != b.text_dim || a.patch_size != b.patch_size) {
+      return src.transformer_2.store.source().string() + ": the second expert's text width or patch size differs from " +
+             src.transformer.store.source().string() + "'s; the two experts of one model share them";
+    }
   }
   return std::nullopt;
 }

@@ -26,7 +26,7 @@ struct Component {
 // (diffusers skips "_" keys): e.g. the bundled demo model's 64x64, 17 frames. Unset = Wan's.
 struct GenerationDefaults {
   std::optional<int> width, height, frames, steps;
-  std::optional<double> guidance, shift;
+  std::optional<double> guidance, guidance_2, shift;
   std::optional<std::string> sampler, negative_prompt;
 };
 // Parses the "_t2v_defaults" object; ConfigError naming `origin` and the key on a bad value.
@@ -38,6 +38,14 @@ struct WanModelSource {
   Component text_encoder, transformer, vae;
   UMT5Config text_encoder_config;
   WanTransformerConfig transformer_config;
+  // Wan2.2 A14B: `transformer` is the high-noise expert, `transformer_2` the low-noise one (diffusers
+  // WanPipeline; official high_noise_model/ and low_noise_model/). The switch is at
+  // boundary_ratio x num_train_timesteps: the folder's model_index.json "boundary_ratio", else the
+  // official config's (T2V 0.875, I2V 0.9).
+  bool two_experts = false;
+  Component transformer_2;
+  WanTransformerConfig transformer_2_config;
+  double boundary_ratio = 0;
   WanVAEConfig vae_config;
   std::filesystem::path tokenizer_file;  // spiece.model on disk, or empty
   std::string tokenizer_blob;            // serialized SentencePiece model from `spiece_model`
@@ -48,6 +56,7 @@ struct WanModelSource {
 
 struct SingleFilePaths {
   std::filesystem::path transformer, text_encoder, vae, tokenizer;  // tokenizer optional
+  std::filesystem::path transformer_2;  // the low-noise expert of a two-expert model (optional)
 };
 
 WanModelSource open_diffusers_folder(const std::filesystem::path& dir);

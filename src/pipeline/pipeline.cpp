@@ -1,107 +1,46 @@
 // Reference: W21 wan/text2video.py WanT2V.generate, wan/utils/utils.py cache_video.
-#include "t2v/io/json_file.h"
-#include "t2v/pipeline/wan_t2v.h"
+#include "t2v/pipeline/pipeline.h"
 
 #include <ATen/core/Generator.h>
-#include "t2v/log.h"
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <chrono>
 #include <mutex>
-#include <optional>
 
 #include "t2v/diffusion/denoise.h"
 #include "t2v/error.h"
+#include "t2v/io/json_file.h"
 #include "t2v/io/safetensors.h"
-#include "t2v/models/wan/support.h"
-#include "t2v/models/wan/transformer.h"
-#include "t2v/models/wan/vae.h"
+#include "t2v/log.h"
 #include "t2v/runtime.h"
 #include "t2v/sampling/sampler.h"
-#include "t2v/text/text_encoder.h"
 
 namespace t2v::pipeline {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-const char* const kWanDefaultNegativePrompt =
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
-    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
-    "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
-
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// The Wan DiT as the loop's denoiser: branch 0 runs with the prompt's context, 1 with the negative's.
-class WanDenoiser final : public diffusion::Denoiser {
- public:
-  WanDenoiser(wan::WanTransformer3DModel dit, wan::WanTextContext cond, wan::WanTextContext uncond)
-      : dit_(std::move(dit)), cond_(std::move(cond)), uncond_(std::move(uncond)) {}
-  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& t, int branch) override {
-    return dit_->forward(x, t, branch == 0 ? cond_ : uncond_);  // [1, C, T, h, w]
-  }
-
- private:
-  wan::WanTransformer3DModel dit_;
-  wan::WanTextContext cond_, uncond_;
-};
-
 }  // namespace
 
-struct WanT2VPipeline::Models {
-  std::unique_ptr<text::TextEncoder> text_encoder;
-  wan::WanTransformer3DModel dit{nullptr};
-  wan::WanVAE vae{nullptr};
-};
-
-WanT2VPipeline::WanT2VPipeline(wan::WanModelSource source, PipelineOptions options)
-    : source_(std::move(source)), options_(options), models_(std::make_unique<Models>()) {
-  wan::check_supported(source_);  // before any weights load
+Pipeline::Pipeline(std::unique_ptr<models::VideoModel> model) : model_(std::move(model)) {
+  if (!model_) throw Error("pipeline: no model");
+  if (auto why = model_->unsupported_reason()) throw ConfigError(*why);  // before any weights load
 }
 
-WanT2VPipeline::~WanT2VPipeline() = default;
+Pipeline::~Pipeline() = default;
 
-GridLimits WanT2VPipeline::grid_limits() const {
-  GridLimits lim;
-  const auto& c = source_.transformer_config;
-  lim.vae_stride = static_cast<int>(source_.vae_config.scale_factor_spatial);
-  lim.spatial_multiple = lim.vae_stride * static_cast<int>(std::max(c.patch_size[1], c.patch_size[2]));
-  lim.temporal_stride = static_cast<int>(source_.vae_config.scale_factor_temporal);
-  lim.max_tokens_per_axis = static_cast<int>(c.rope_max_seq_len);
-  // Wan2.1 T2V-1.3B is trained at 480p; the wider models also at 720p (spec §4.5).
-  if (c.dim() > 1536) lim.trained_area = 1280 * 720;
-  // A model that declares its own default size (the demo model: 64x64) is trained at that size.
-  const auto& d = source_.defaults;
-  if (d.width && d.height) {
-    lim.default_width = *d.width;
-    lim.default_height = *d.height;
-    lim.trained_area = *d.width * *d.height;
-  }
-  if (d.frames) lim.default_frames = *d.frames;
-  return lim;
-}
-
-void WanT2VPipeline::prepare_prompts(const std::vector<std::string>& prompts) {
+void Pipeline::prepare_prompts(const std::vector<std::string>& prompts) {
   std::vector<std::string> todo;
   for (const auto& p : prompts)
     if (!contexts_.count(p) && std::find(todo.begin(), todo.end(), p) == todo.end()) todo.push_back(p);
   if (todo.empty()) return;
-  if (!models_->text_encoder) {
-    text::TextEncoderOptions o;
-    o.device = options_.text_encoder_device;
-    o.dtype = options_.text_encoder_dtype;
-    o.compute_dtype = options_.text_encoder_compute_dtype;
-    models_->text_encoder = std::make_unique<text::TextEncoder>(source_, o);
-  }
-  auto contexts = models_->text_encoder->encode(todo);
+  auto contexts = model_->encode_prompts(todo);  // loads the text encoder for this call only
   for (size_t i = 0; i < todo.size(); ++i) contexts_[todo[i]] = contexts[i].to(torch::kCPU);
-  // Free the encoder (11 GB for umT5-XXL in bf16) before the DiT needs the memory.
-  models_->text_encoder.reset();
-  release_free_memory();  // the encoder's weights go back to the system before the DiT loads
 }
 
-const torch::Tensor& WanT2VPipeline::context_for(const std::string& prompt) {
+const torch::Tensor& Pipeline::context_for(const std::string& prompt) {
   if (!contexts_.count(prompt)) prepare_prompts({prompt});
   return contexts_.at(prompt);
 }
@@ -128,34 +67,29 @@ torch::Tensor to_uint8_frames(const torch::Tensor& video) {
   return x.permute({1, 2, 3, 0}).contiguous();  // [3, n, H, W] -> [n, H, W, 3]
 }
 
-std::vector<std::string> WanT2VPipeline::supported_modes() const {
-  return wan::supported_modes(source_);
-}
-
-diffusion::Conditioning WanT2VPipeline::encode_conditions(const GenerationSettings& s) {
+diffusion::Conditioning Pipeline::encode_conditions(const GenerationSettings& s) {
   diffusion::Conditioning c;
   const auto& plan = s.conditions;
   const bool init = plan.init_input >= 0;
   if (!init && !plan.has_known()) return c;
-  if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
   torch::NoGradGuard no_grad;
-  const int stride = static_cast<int>(source_.vae_config.scale_factor_temporal);
+  const auto device = model_->runtime().device;
+  const int stride = model_->grid_limits().temporal_stride;
   if (init) {
-    c.init_latent = models_->vae->encode(plan.init_video(s.grid.frames).to(options_.device));  // [16, T, h, w]
+    c.init_latent = model_->encode_video(plan.init_video(s.grid.frames));  // [C, T, h, w]
     c.strength = plan.strength;
   }
   if (plan.has_known()) {
-    auto z = models_->vae->encode(plan.known_video(stride).to(options_.device));  // [16, T', h, w], T' <= T
+    auto z = model_->encode_video(plan.known_video(stride));  // [C, T', h, w], T' <= T
     c.known_latent = torch::zeros({z.size(0), s.grid.latent_frames, z.size(2), z.size(3)}, z.options());
     c.known_latent.slice(1, 0, z.size(1)).copy_(z);
-    c.known_weight = torch::tensor(plan.latent_weight, torch::kFloat32).to(options_.device);  // [T]
+    c.known_weight = torch::tensor(plan.latent_weight, torch::kFloat32).to(device);  // [T]
   }
   return c;
 }
 
-void WanT2VPipeline::write_video(const LatentFile& f, const fs::path& output, int crf, io::Codec codec,
-                                 const ProgressCallbacks& progress, std::vector<torch::Tensor>* keep_chunks) {
-  if (models_->vae.is_empty()) models_->vae = wan::load_wan_vae(source_, options_.device);
+void Pipeline::write_video(const LatentFile& f, const fs::path& output, int crf, io::Codec codec,
+                           const ProgressCallbacks& progress, std::vector<torch::Tensor>* keep_chunks) {
   torch::NoGradGuard no_grad;
   io::VideoWriterOptions wo;
   wo.path = output;
@@ -167,24 +101,24 @@ void WanT2VPipeline::write_video(const LatentFile& f, const fs::path& output, in
   wo.metadata = {{"title", f.title}, {"comment", io::to_json_text(f.settings)}};
   VideoFileSink sink(wo);
   LayoutComposer composer(f.layout, f.kept, sink);
-  wan::VAEDecodeOptions vo;
-  vo.tile_size = options_.vae_tile;
-  vo.overlap = options_.vae_overlap;
-  models_->vae->decode_stream(
-      f.latent.to(options_.device),
+  model_->decode_video(
+      f.latent,
       [&](const torch::Tensor& frames) {  // [3, n, H, W]
         check_interrupted();
         if (keep_chunks) keep_chunks->push_back(frames.to(torch::kCPU));
         composer.generated(to_uint8_frames(frames).to(torch::kCPU));  // [n, H, W, 3]
         if (progress.frames) progress.frames(composer.written(), f.frames);
-      },
-      vo);
+      });
   composer.finish();
 }
 
-GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const ProgressCallbacks& progress) {
+GenerationResult Pipeline::generate(const GenerationSettings& s, const ProgressCallbacks& progress) {
   const auto t_start = Clock::now();
-  gpu_peak_bytes(options_.device, /*reset=*/true);
+  const auto device = model_->runtime().device;
+  if (s.guidance_2 && !model_->defaults().guidance_2) {
+    throw UsageError("guidance_2: " + model_->name() + " has one expert; guidance_2 is for two-expert models (Wan2.2 A14B)");
+  }
+  gpu_peak_bytes(device, /*reset=*/true);
   const auto& plan = s.conditions;
   GenerationResult result;
   result.seed = s.seed;
@@ -217,36 +151,34 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   // 3. Denoise.
   if (progress.stage) progress.stage("denoise");
   t0 = Clock::now();
-  if (models_->dit.is_empty()) models_->dit = wan::load_wan_transformer(source_, options_.dtype, options_.device);
-  auto& dit = models_->dit;
+  const auto models = model_->experts(context, context_null);  // loads the denoisers on first use
   torch::NoGradGuard no_grad;
-  auto cond = dit->encode_text(context.unsqueeze(0).to(options_.device));        // [1, text_len, dim]
-  auto uncond = dit->encode_text(context_null.unsqueeze(0).to(options_.device));
 
   auto sampler = sampling::make_sampler(s.sampler);
   sampler->set_timesteps(s.steps, s.shift);
   // The noise is a VAE latent (z_dim channels); the DiT's input is only that for text-to-video models.
-  const int64_t z_dim = source_.vae_config.z_dim;
-  const std::vector<int64_t> shape = {z_dim, s.grid.latent_frames, s.grid.latent_height, s.grid.latent_width};
-  torch::Tensor latent = draw_noise(shape, s.seed, options_.device);  // [16, T, h, w]
+  const std::vector<int64_t> shape = {model_->latent_channels(), s.grid.latent_frames, s.grid.latent_height,
+                                      s.grid.latent_width};
+  torch::Tensor latent = draw_noise(shape, s.seed, device);  // [C, T, h, w]
   save("noise", latent);
   save("timesteps", torch::tensor(sampler->timesteps(), torch::kInt64));
   save("sigmas", sampler->sigmas());
-  WanDenoiser denoiser(dit, cond, uncond);
-  diffusion::Expert expert;
-  expert.denoiser = &denoiser;
-  expert.guidance = s.guidance;
+  std::vector<diffusion::Expert> experts;
+  for (size_t i = 0; i < models.size(); ++i) {
+    const double g = i == 0 ? s.guidance : s.guidance_2.value_or(s.guidance);
+    experts.push_back({models[i].denoiser.get(), models[i].min_timestep, models[i].max_timestep, g});
+  }
   diffusion::DenoiseHooks hooks;
   hooks.progress = [&](const diffusion::StepInfo& info) {
     if (progress.step) progress.step(info.step + 1, info.total_steps, info.seconds);
   };
   if (keep) hooks.dump = save;
-  latent = diffusion::denoise(*sampler, {expert}, latent, conditioning, hooks);
+  latent = diffusion::denoise(*sampler, experts, latent, conditioning, hooks);
   save("latent_final", latent);
   result.denoise_seconds = seconds_since(t0);
 
   // 4. Metadata, latent file, then decode + write, frame by frame.
-  nlohmann::json meta = {{"model", source_.root.filename().string()},
+  nlohmann::json meta = {{"model", model_->name()},
                          {"prompt", s.prompt},
                          {"negative_prompt", s.negative_prompt},
                          {"seed", s.seed},
@@ -259,6 +191,10 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
                          {"frames", result.frames},
                          {"fps", std::to_string(s.fps.num) + "/" + std::to_string(s.fps.den)},
                          {"generator", std::string("t2v ") + T2V_VERSION}};
+  if (models.size() > 1) {
+    meta["guidance_2"] = s.guidance_2.value_or(s.guidance);
+    meta["boundary_timestep"] = models[1].max_timestep;
+  }
   if (!plan.inputs.empty()) meta["conditions"] = plan.metadata();
   result.settings = meta;
   // What is decoded is exactly what --save-latents stores (and --decode-only decodes again).
@@ -280,25 +216,24 @@ GenerationResult WanT2VPipeline::generate(const GenerationSettings& s, const Pro
   result.decode_seconds = seconds_since(t0);
   result.total_seconds = seconds_since(t_start);
   result.peak_rss_bytes = peak_rss_bytes();
-  result.peak_gpu_bytes = gpu_peak_bytes(options_.device, /*reset=*/false);
+  result.peak_gpu_bytes = gpu_peak_bytes(device, /*reset=*/false);
   return result;
 }
 
-GenerationResult WanT2VPipeline::decode_latents(const LatentFile& f, const fs::path& output, int crf, io::Codec codec,
-                                                const ProgressCallbacks& progress) {
+GenerationResult Pipeline::decode_latents(const LatentFile& f, const fs::path& output, int crf, io::Codec codec,
+                                          const ProgressCallbacks& progress) {
   const auto t_start = Clock::now();
-  const auto& vc = source_.vae_config;
-  const int64_t sf = vc.scale_factor_spatial, tf = vc.scale_factor_temporal;
-  if (f.latent.size(0) != vc.z_dim || f.latent.size(2) * sf != f.height || f.latent.size(3) * sf != f.width) {
+  const auto lim = model_->grid_limits();
+  const int64_t sf = lim.vae_stride, tf = lim.temporal_stride, z_dim = model_->latent_channels();
+  if (f.latent.size(0) != z_dim || f.latent.size(2) * sf != f.height || f.latent.size(3) * sf != f.width) {
     throw InputError("decode_only: the latent [" + std::to_string(f.latent.size(0)) + ", " + std::to_string(f.latent.size(1)) +
                      ", " + std::to_string(f.latent.size(2)) + ", " + std::to_string(f.latent.size(3)) +
-                     "] does not fit this model's VAE (" + std::to_string(vc.z_dim) + " channels, stride " +
+                     "] does not fit this model's VAE (" + std::to_string(z_dim) + " channels, stride " +
                      std::to_string(sf) + ") at " + std::to_string(f.width) + "x" + std::to_string(f.height));
   }
   const std::string made_by = f.settings.value("model", std::string());
-  if (!made_by.empty() && made_by != source_.root.filename().string()) {
-    t2v::logger().warn("decode_only: the latent was made with model {}, decoding with {}'s VAE", made_by,
-                       source_.root.filename().string());
+  if (!made_by.empty() && made_by != model_->name()) {
+    t2v::logger().warn("decode_only: the latent was made with model {}, decoding with {}'s VAE", made_by, model_->name());
   }
   const int decoded = static_cast<int>(1 + tf * (f.latent.size(1) - 1));
   for (const auto& span : f.layout) {
@@ -317,7 +252,7 @@ GenerationResult WanT2VPipeline::decode_latents(const LatentFile& f, const fs::p
   write_video(f, output, crf, codec, progress, nullptr);
   result.decode_seconds = result.total_seconds = seconds_since(t_start);
   result.peak_rss_bytes = peak_rss_bytes();
-  result.peak_gpu_bytes = gpu_peak_bytes(options_.device, /*reset=*/false);
+  result.peak_gpu_bytes = gpu_peak_bytes(model_->runtime().device, /*reset=*/false);
   return result;
 }
 

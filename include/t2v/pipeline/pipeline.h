@@ -1,10 +1,10 @@
-// Wan text-to-video, as W21 wan/text2video.py WanT2V.generate: encode prompt and negative prompt
-// (umT5, trimmed contexts), draw noise [16, T, H/8, W/8] from a generator seeded with the seed,
-// N sampler steps of two DiT passes (cond, then uncond; CFG uncond + g·(cond − uncond) in fp32),
-// then a streaming VAE decode whose frames go straight to the video writer
-// (uint8((clamp(x) + 1) / 2 · 255), truncated, as cache_video does).
-// Models load lazily and stay loaded across generate() calls (batch); the text encoder is freed as
-// soon as the prompts of a run are encoded (prepare_prompts), before the DiT is loaded.
+// One generation of any model family: text contexts, conditions encoded to latents, the one
+// denoising loop over the model's experts, then a streaming VAE decode whose frames go through the
+// layout composer to a frame sink. Mirrors W21 wan/text2video.py WanT2V.generate (prompt and
+// negative prompt, noise from a generator seeded with the seed, N sampler steps of a cond and an
+// uncond pass, cache_video's uint8 conversion); the model-specific parts come from the family's
+// models::VideoModel. Models load lazily and stay loaded across generate() calls (batch); the text
+// encoder is freed as soon as the prompts of a run are encoded (prepare_prompts).
 #pragma once
 
 #include <torch/types.h>
@@ -14,39 +14,27 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "t2v/diffusion/denoise.h"
-#include "t2v/pipeline/conditions.h"
-#include "t2v/pipeline/output.h"
 #include "t2v/io/video_writer.h"
-#include "t2v/models/wan/model_source.h"
+#include "t2v/models/video_model.h"
+#include "t2v/pipeline/conditions.h"
 #include "t2v/pipeline/latent_grid.h"
+#include "t2v/pipeline/output.h"
 
 namespace t2v::pipeline {
 
-// wan_shared_cfg.sample_neg_prompt (W21 wan/configs/shared_config.py), used when no negative
-// prompt is given.
-extern const char* const kWanDefaultNegativePrompt;
-
-struct PipelineOptions {
-  torch::Device device = torch::kCPU;               // DiT + VAE
-  torch::ScalarType dtype = torch::kFloat32;        // DiT bulk weights (bf16 on CUDA by default)
-  torch::Device text_encoder_device = torch::kCPU;
-  torch::ScalarType text_encoder_dtype = torch::kFloat32;           // weight storage
-  c10::optional<torch::ScalarType> text_encoder_compute_dtype;      // math, if not the storage dtype
-  int64_t vae_tile = 0;      // spatial tile size in pixels (0 = untiled)
-  int64_t vae_overlap = 0;
-};
-
 struct GenerationSettings {
   std::string prompt;
-  std::string negative_prompt;  // already resolved (kWanDefaultNegativePrompt when not given)
+  std::string negative_prompt;  // already resolved (the model's default when not given)
   LatentGrid grid;
   io::Rational fps{16, 1};
   int steps = 50;
-  double guidance = 5.0;
+  double guidance = 5.0;              // the first expert's (Wan2.2 A14B: high-noise)
+  std::optional<double> guidance_2;   // the second expert's (A14B: low-noise); unset = `guidance`
   double shift = 5.0;
   std::string sampler = "unipc";
   uint64_t seed = 0;
@@ -74,10 +62,11 @@ struct ProgressCallbacks {
   std::function<void(int frames, int total)> frames;                 // after each decoded chunk
 };
 
-class WanT2VPipeline {
+class Pipeline {
  public:
-  WanT2VPipeline(wan::WanModelSource source, PipelineOptions options);
-  ~WanT2VPipeline();
+  // Refuses (ConfigError) a model its family cannot run, before any weights load.
+  explicit Pipeline(std::unique_ptr<models::VideoModel> model);
+  ~Pipeline();
 
   // Encodes every prompt not yet cached, then frees the text encoder's weights.
   void prepare_prompts(const std::vector<std::string>& prompts);
@@ -85,26 +74,23 @@ class WanT2VPipeline {
   // Decodes a saved latent file to `output` (the video the run that saved it wrote).
   GenerationResult decode_latents(const LatentFile& file, const std::filesystem::path& output, int crf,
                                   io::Codec codec, const ProgressCallbacks& progress = {});
-  // The generation modes this model supports ("text-to-video", "image-to-video", ...).
-  std::vector<std::string> supported_modes() const;
 
-  const wan::WanModelSource& source() const { return source_; }
-  const PipelineOptions& options() const { return options_; }
+  const models::VideoModel& model() const { return *model_; }
+  models::VideoModel& model() { return *model_; }
+  // The generation modes this model supports ("text-to-video", "image-to-video", ...).
+  std::vector<std::string> supported_modes() const { return model_->supported_modes(); }
   // Grid limits of this model (strides, default size, RoPE length).
-  GridLimits grid_limits() const;
+  GridLimits grid_limits() const { return model_->grid_limits(); }
 
  private:
-  struct Models;
   const torch::Tensor& context_for(const std::string& prompt);
   diffusion::Conditioning encode_conditions(const GenerationSettings& s);
   // Decodes a final latent (with its layout and kept frames) through the composer into `output`;
   // `keep_chunks` (optional) receives the decoded float frames.
   void write_video(const LatentFile& file, const std::filesystem::path& output, int crf, io::Codec codec,
                    const ProgressCallbacks& progress, std::vector<torch::Tensor>* keep_chunks);
-  wan::WanModelSource source_;
-  PipelineOptions options_;
+  std::unique_ptr<models::VideoModel> model_;
   std::map<std::string, torch::Tensor> contexts_;  // prompt -> trimmed fp32 [L, text_dim] (CPU)
-  std::unique_ptr<Models> models_;
 };
 
 // Official noise: randn(shape, fp32) from a generator on `device` seeded with `seed`

@@ -1,0 +1,112 @@
+// The seam between a model family and the generic pipeline. A family module (models/wan/, later
+// models/ltx/) opens its checkpoints, decides what it can run before any weights load, and hands the
+// pipeline what one generation needs: text contexts, the denoisers (experts with their timestep
+// ranges), the VAE's encode/decode, its size rules and default settings. The pipeline and the CLI
+// see only this interface; nothing above models/ names a family's types.
+#pragma once
+
+#include <torch/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "t2v/io/video_writer.h"
+
+namespace t2v::models {
+
+// Where a model comes from: a folder (diffusers layout), or single files by role
+// ("transformer", "text_encoder", "vae", "tokenizer"; later "transformer_2", "image_encoder").
+struct ModelLocation {
+  std::filesystem::path folder;
+  std::map<std::string, std::filesystem::path> files;
+};
+
+// How the model runs. Unset fields take the family's rule (for Wan: bf16 DiT on CUDA, fp32 on the
+// CPU; umT5 by available memory).
+struct RuntimeOptions {
+  torch::Device device = torch::kCPU;                  // denoisers + VAE
+  std::optional<torch::ScalarType> dtype;              // denoiser weights
+  std::optional<torch::Device> text_encoder_device;    // default: `device`
+  std::optional<torch::ScalarType> text_encoder_dtype; // weights and math (default: the family's rule)
+  std::optional<int64_t> text_len;                     // prompt tokens incl. </s> (default: the model's)
+  int64_t vae_tile = 0;                                // spatial decode tile in pixels (0 = untiled)
+  int64_t vae_overlap = 0;
+};
+
+// Size rules: strides of the latent grid and the model's trained size.
+struct GridLimits {
+  int vae_stride = 8;              // VAE spatial stride
+  int spatial_multiple = 16;       // VAE spatial stride x patch size
+  int temporal_stride = 4;         // VAE temporal stride
+  int max_tokens_per_axis = 1024;  // RoPE table length per axis (rope_max_seq_len)
+  int default_width = 832;         // the model's default size (Wan2.1 T2V: 832x480, 81 frames)
+  int default_height = 480;
+  int default_frames = 81;
+  int trained_area = 832 * 480;    // above ~1.1x this area a warning says quality may drop
+};
+
+// Settings a generation uses when the request leaves them unset (the official configs' values, or
+// what a model folder declares).
+struct ModelDefaults {
+  int steps = 50;
+  double guidance = 5.0;                 // the first expert's (Wan2.2 A14B: the high-noise one)
+  std::optional<double> guidance_2;      // the second expert's; set iff the model has two
+  double shift = 5.0;
+  std::string sampler = "unipc";
+  io::Rational fps{16, 1};
+  std::string negative_prompt;
+};
+
+// One guidance branch of a denoiser: the velocity for x [1, C, T, h, w] at timestep t [1].
+// branch 0 = conditional (the prompt), 1 = unconditional (the negative prompt).
+class Denoiser {
+ public:
+  virtual ~Denoiser() = default;
+  virtual torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& t, int branch) = 0;
+};
+
+// A denoiser and the timesteps it serves: min_timestep <= t < max_timestep. Experts are listed in
+// the order of the request's guidance scales (guidance, guidance_2).
+struct ExpertModel {
+  std::shared_ptr<Denoiser> denoiser;
+  double min_timestep = 0;
+  double max_timestep = 1e9;
+};
+
+class VideoModel {
+ public:
+  virtual ~VideoModel() = default;
+
+  virtual std::string family() const = 0;   // "wan2.1"
+  virtual std::string name() const = 0;     // the folder's or transformer file's name (metadata)
+  virtual std::filesystem::path root() const = 0;
+  // What `t2v info` prints: components, layouts, configs, sizes, support, modes.
+  virtual nlohmann::json describe() const = 0;
+  // Why this model cannot run ("FILE: what it is; t2v does not run it"), or nothing.
+  virtual std::optional<std::string> unsupported_reason() const = 0;
+  // "text-to-video", "image-to-video", "first-last-frame", "video-to-video", "extend", ... .
+  virtual std::vector<std::string> supported_modes() const = 0;
+  virtual GridLimits grid_limits() const = 0;
+  virtual ModelDefaults defaults() const = 0;
+  virtual int64_t latent_channels() const = 0;  // the VAE's z_dim: the noise is drawn with it
+  virtual const RuntimeOptions& runtime() const = 0;
+
+  // One fp32 context per prompt (on the CPU); the text encoder is loaded for the call and freed
+  // after it, before the denoisers need the memory.
+  virtual std::vector<torch::Tensor> encode_prompts(const std::vector<std::string>& prompts) = 0;
+  // The denoisers for one generation, bound to the prompt's and negative prompt's contexts; the
+  // weights load on first use and stay loaded across calls.
+  virtual std::vector<ExpertModel> experts(const torch::Tensor& context, const torch::Tensor& context_null) = 0;
+  // VAE: pixels [3, F, H, W] in [-1, 1] -> clean latent [C, T, h, w] on the runtime device.
+  virtual torch::Tensor encode_video(const torch::Tensor& video) = 0;
+  // VAE: latent [C, T, h, w] -> pixel chunks [3, n, H, W] in [-1, 1], in order, as they are final.
+  virtual void decode_video(const torch::Tensor& latent, const std::function<void(const torch::Tensor&)>& on_frames) = 0;
+};
+
+}  // namespace t2v::models
