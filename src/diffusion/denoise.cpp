@@ -38,6 +38,8 @@ void check_conditioning(const Conditioning& c, const torch::Tensor& noise) {
     }
     if (!c.known_weight.defined() || c.known_weight.dim() != 1 || c.known_weight.size(0) != noise.size(1))
       throw Error("conditions: the known-frame weights must be one value per latent frame");
+  } else if (c.known_at_t0) {
+    throw Error("conditions: known_at_t0 without known frames");
   }
 }
 
@@ -80,10 +82,18 @@ torch::Tensor denoise(sampling::Sampler& sampler, const std::vector<Expert>& exp
     known = c.known_latent.to(noise.device(), noise.scalar_type());
     weight = frame_weight(c, noise);
   }
-  // RePaint: the known frames at the noise level of `step` (the same draw of noise throughout).
+  // RePaint: the known frames at the noise level of `step` (the same draw of noise throughout);
+  // known_at_t0: the clean frames (the model sees them at t = 0).
   auto impose = [&](const torch::Tensor& x, int step) {
     if (!known.defined()) return x;
+    if (c.known_at_t0) return weight * known + (1 - weight) * x;
     return weight * sampler.add_noise(known, noise, step) + (1 - weight) * x;
+  };
+  // The step's timestep: int64 [1], or per latent frame float32 [1, T] = (1 - w) t.
+  auto timestep_input = [&](int64_t timestep) {
+    const auto opts = torch::TensorOptions().device(noise.device());
+    if (!c.known_at_t0) return torch::full({1}, timestep, opts.dtype(torch::kInt64));
+    return ((1 - c.known_weight.to(noise.device(), torch::kFloat32)) * static_cast<float>(timestep)).unsqueeze(0);
   };
 
   for (int i = first; i < n; ++i) {
@@ -102,7 +112,8 @@ torch::Tensor denoise(sampling::Sampler& sampler, const std::vector<Expert>& exp
     if (hooks.cached_velocity) v = hooks.cached_velocity(info, latent);
     if (!v.defined()) {
       const Expert& e = expert_for(experts, info.timestep);
-      auto t = torch::full({1}, info.timestep, torch::TensorOptions().dtype(torch::kInt64).device(latent.device()));
+      auto t = timestep_input(info.timestep);  // [1] or [1, T]
+      if (c.known_at_t0) dump(p + "t_frames", t[0]);
       auto x = latent.unsqueeze(0);  // [1, C, T, h, w]
       auto v_cond = e.denoiser->velocity(x, t, 0)[0].to(torch::kFloat32);
       auto v_uncond = e.denoiser->velocity(x, t, 1)[0].to(torch::kFloat32);

@@ -19,11 +19,13 @@ class FakeDenoiser final : public Denoiser {
   explicit FakeDenoiser(double scale = 1.0) : scale_(scale) {}
   torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& t, int branch) override {
     ++calls;
-    timesteps.push_back(t.item<int64_t>());
+    if (t.numel() == 1) timesteps.push_back(t.item<int64_t>());
+    inputs_t.push_back(t.clone());
     return branch == 0 ? x * (0.3 * scale_) + 0.1 : x * (0.2 * scale_) - 0.05;
   }
   int calls = 0;
   std::vector<int64_t> timesteps;
+  std::vector<torch::Tensor> inputs_t;  // every call's t as given
 
  private:
   double scale_;
@@ -153,6 +155,44 @@ TEST(DenoiseLoop, ImposesKnownFramesAtEachStepsNoiseLevel) {
     const double err = (inputs[i].select(1, 0) - expect).abs().max().item<double>();
     EXPECT_LE(err, 1e-6) << "step " << i << " max err " << err;
   }
+}
+
+// known_at_t0 (Wan2.2 TI2V's rule): known frames imposed clean before every step, their
+// timestep 0 per latent frame ((1 - w) t), the free frames at the step's t.
+TEST(DenoiseLoop, KnownFramesAtTimestepZero) {
+  const auto noise = noise_like(3, 21);
+  Conditioning c;
+  c.known_latent = torch::zeros_like(noise);
+  c.known_latent.select(1, 0).copy_(noise_like(1, 22).select(1, 0));
+  c.known_weight = torch::tensor({1.0f, 0.0f, 0.0f});
+  c.known_at_t0 = true;
+  auto sampler = sampling::make_sampler("unipc");
+  sampler->set_timesteps(4, 5.0);
+  std::vector<torch::Tensor> latent_in;
+  DenoiseHooks hooks;
+  hooks.dump = [&](const std::string& name, const torch::Tensor& t) {
+    if (name.find(".latent_in") != std::string::npos) latent_in.push_back(t);
+  };
+  FakeDenoiser d;
+  Expert e{&d, 0, 1e9, 5.0};
+  const auto out = denoise(*sampler, {e}, noise, c, hooks);
+  ASSERT_EQ(d.inputs_t.size(), 8u);
+  for (size_t k = 0; k < d.inputs_t.size(); ++k) {
+    const auto& t = d.inputs_t[k];
+    ASSERT_EQ(t.sizes(), (c10::IntArrayRef{1, 3}));
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32);
+    const float step_t = static_cast<float>(sampler->timesteps()[k / 2]);
+    EXPECT_EQ(t[0][0].item<float>(), 0.0f);
+    EXPECT_EQ(t[0][1].item<float>(), step_t);
+    EXPECT_EQ(t[0][2].item<float>(), step_t);
+  }
+  ASSERT_EQ(latent_in.size(), 4u);
+  for (const auto& x : latent_in) EXPECT_TRUE(torch::equal(x.select(1, 0), c.known_latent.select(1, 0)));
+  EXPECT_TRUE(torch::equal(out.select(1, 0), c.known_latent.select(1, 0)));
+  // Without known frames the flag is an error, not ignored.
+  Conditioning bad;
+  bad.known_at_t0 = true;
+  EXPECT_THROW(denoise(*sampler, {e}, noise, bad), Error);
 }
 
 TEST(DenoiseLoop, ExpertsServeTheirTimestepRanges) {

@@ -12,6 +12,7 @@
 
 #include "support/golden.h"
 #include "t2v/error.h"
+#include "t2v/io/json_file.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/transformer.h"
 
@@ -169,5 +170,40 @@ TEST(DitGoldenPaths, Bf16WeightsSanity) {
   EXPECT_LT(rel, 0.02);
 }
 
+}  // namespace
+}  // namespace t2v::test
+
+namespace t2v::test {
+namespace {
+// Wan2.2 TI2V-5B's DiT (48 latent channels) with per-token timesteps, as WanTI2V builds them
+// ((mask2[0][0][:, ::2, ::2] * t).flatten(), W22 wan/textimage2video.py): the engine's per-frame
+// timesteps expand to exactly those tokens, and the forward matches the official WanModel.
+TEST(DitGoldenTi2v, PerFrameTimestepsExpandToTheOfficialPerTokenOnes) {
+  // The folder as a whole is TI2V (refused until its VAE runs); its DiT loads on its own.
+  const auto dir = golden_dir() / "wan22-ti2v-tiny" / "transformer";
+  auto cfg = wan::WanTransformerConfig::from_diffusers_json(io::read_json_file(dir / "config.json"), "config.json");
+  cfg.text_len = load_case_tensor("cases-wan22-ti2v/dit_f3h4w6_mask.safetensors", "context").size(1);  // zero-padded
+  const auto c = wan::canonical_component("transformer", io::TensorStore::open(dir), nullptr);
+  auto dit = wan::load_wan_transformer(cfg, c.store, torch::kFloat, torch::kCPU, c.layout);
+  ASSERT_EQ(dit->config().in_channels, 48);
+  torch::NoGradGuard no_grad;
+  for (const std::string name : {"dit_f3h4w6_mask.safetensors", "dit_batch2_f2h4w4_tokens.safetensors",
+                                 "dit_f2h6w4_scalar.safetensors"}) {
+    const std::string file = "cases-wan22-ti2v/" + name;
+    const auto x = load_case_tensor(file, "x");
+    auto t = load_case_tensor(file, "t");
+    if (t.dim() == 2) {
+      // One value per latent frame: the first token of each frame.
+      const auto frames = t.view({t.size(0), x.size(2), -1}).select(2, 0).contiguous();  // [B, F]
+      const auto tokens = wan::frame_to_token_timesteps(frames, x.sizes(), dit->config().patch_size);
+      ASSERT_TRUE(torch::equal(tokens, t)) << name << ": per-frame timesteps do not expand to the fixture's";
+      t = tokens;
+    }
+    auto out = dit->forward(x, t, load_case_tensor(file, "context"));
+    auto result = matches_golden(out, file, "out");
+    EXPECT_TRUE(result) << name << ": " << result.message();
+  }
+  EXPECT_THROW(wan::frame_to_token_timesteps(torch::zeros({1, 2}), {1, 48, 3, 4, 6}, {1, 2, 2}), InputError);
+}
 }  // namespace
 }  // namespace t2v::test

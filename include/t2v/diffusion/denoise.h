@@ -46,11 +46,16 @@ struct Expert {
 // Known latent frames, imposed at every step at the current noise level (RePaint-style):
 // x[:, j] <- w_j ((1 - sigma) z[:, j] + sigma eps[:, j]) + (1 - w_j) x[:, j], and after the last step
 // x[:, j] <- w_j z[:, j] + (1 - w_j) x[:, j] (the clean latents are put back before decoding).
+// With known_at_t0 (models trained for it: Wan2.2 TI2V, W22 wan/textimage2video.py WanTI2V.i2v)
+// the known frames are imposed clean, x[:, j] <- w_j z[:, j] + (1 - w_j) x[:, j], before every step,
+// and the denoiser gets per-latent-frame timesteps t_j = (1 - w_j) t (the official mask2 * t):
+// a fully known frame is at t = 0.
 struct Conditioning {
   torch::Tensor init_latent;   // [C, T, h, w] clean latent of the init video; undefined = none
   double strength = 1.0;       // video-to-video strength in [0, 1]; 1 = start from pure noise
   torch::Tensor known_latent;  // [C, T, h, w] clean latents; undefined = no known frames
   torch::Tensor known_weight;  // [T] float32 per latent frame in [0, 1] (0 = free)
+  bool known_at_t0 = false;    // impose clean + per-frame timesteps (see above)
 
   bool has_known() const { return known_latent.defined(); }
 };

@@ -63,7 +63,8 @@ struct ModelDefaults {
   std::string negative_prompt;
 };
 
-// One guidance branch of a denoiser: the velocity for x [1, C, T, h, w] at timestep t [1].
+// One guidance branch of a denoiser: the velocity for x [1, C, T, h, w] at timestep t: int64 [1], or
+// float32 [1, T] with one timestep per latent frame (known frames at t = 0, Wan2.2 TI2V style).
 // branch 0 = conditional (the prompt), 1 = unconditional (the negative prompt).
 class Denoiser {
  public:

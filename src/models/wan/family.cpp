@@ -46,7 +46,9 @@ class WanDenoiser final : public models::Denoiser {
       uncond_ = dit->encode_text(context_null_.unsqueeze(0).to(x.device()));
       load_ = load;
     }
-    return dit->forward(x, t, branch == 0 ? cond_ : uncond_);  // [1, C, T, h, w]
+    // Per-latent-frame timesteps (known frames at t = 0) become per-token ones.
+    const auto tt = t.dim() == 2 ? frame_to_token_timesteps(t, x.sizes(), dit->config().patch_size) : t;
+    return dit->forward(x, tt, branch == 0 ? cond_ : uncond_);  // [1, C, T, h, w]
   }
 
  private:

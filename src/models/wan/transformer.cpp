@@ -157,6 +157,15 @@ WanTransformer3DModel load_wan_transformer(const WanTransformerConfig& config, c
   return model;
 }
 
+torch::Tensor frame_to_token_timesteps(const torch::Tensor& t_frames, c10::IntArrayRef shape,
+                                       const std::array<int64_t, 3>& patch) {
+  if (t_frames.dim() != 2 || shape.size() != 5 || t_frames.size(1) * patch[0] != shape[2]) {
+    throw InputError("transformer: per-frame timesteps must be [B, frames / " + std::to_string(patch[0]) + "]");
+  }
+  const int64_t per_frame = (shape[3] / patch[1]) * (shape[4] / patch[2]);
+  return t_frames.repeat_interleave(per_frame, /*dim=*/1);  // [B, F'] -> [B, F' * H' * W']
+}
+
 WanTransformer3DModel load_wan_transformer(const WanModelSource& source, torch::ScalarType dtype,
                                            const torch::Device& device) {
   return load_wan_transformer(source.transformer_config, source.transformer.store, dtype, device,

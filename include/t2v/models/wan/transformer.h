@@ -94,6 +94,12 @@ class WanTransformer3DModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WanTransformer3DModel);
 
+// Per-latent-frame timesteps [B, F] -> per-token [B, F * H/ph * W/pw] for x of `latent_shape`
+// [B, C, F, H, W]: the DiT's tokens are frame-major, so each frame's value is repeated over its
+// patches (as WanTI2V builds (mask2[0][0][:, ::2, ::2] * t).flatten(), W22 wan/textimage2video.py).
+torch::Tensor frame_to_token_timesteps(const torch::Tensor& t_frames, c10::IntArrayRef latent_shape,
+                                       const std::array<int64_t, 3>& patch_size);
+
 // Builds the model from its config and loads a canonical (diffusers-named) store strictly; logs
 // one summary line (layout, dtype, parameters, seconds). `layout` only feeds the log line.
 WanTransformer3DModel load_wan_transformer(const WanTransformerConfig& config, const io::TensorStore& store,
