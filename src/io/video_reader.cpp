@@ -9,7 +9,11 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <algorithm>
+#include <cstdio>
+#include <climits>
 #include <mutex>
+#include <vector>
 
 #include "t2v/error.h"
 #include "t2v/io/video_writer.h"
@@ -47,14 +51,29 @@ DecodedVideo read_video(const std::filesystem::path& path, uint64_t max_bytes) {
   Ctx c;
   int rc = avformat_open_input(&c.fmt, path.c_str(), nullptr, nullptr);
   if (rc < 0) throw InputError(path.string() + ": cannot open video: " + av_error(rc));
-  if ((rc = avformat_find_stream_info(c.fmt, nullptr)) < 0) throw InputError(path.string() + ": " + av_error(rc));
+  // The decoders probing the streams get the same pixel limit as ours (below): a corrupt header
+  // claiming a huge frame is refused before its buffers are allocated.
+  const int64_t max_pixels = static_cast<int64_t>(std::min<uint64_t>(max_bytes / 3 + 1, INT32_MAX));
+  {
+    std::vector<AVDictionary*> probe_opts(c.fmt->nb_streams, nullptr);
+    for (auto& d : probe_opts) av_dict_set_int(&d, "max_pixels", max_pixels, 0);
+    rc = avformat_find_stream_info(c.fmt, probe_opts.empty() ? nullptr : probe_opts.data());
+    for (auto& d : probe_opts) av_dict_free(&d);
+  }
+  if (rc < 0) throw InputError(path.string() + ": " + av_error(rc));
   const AVCodec* codec = nullptr;
   const int index = av_find_best_stream(c.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
   if (index < 0 || !codec) throw InputError(path.string() + ": no decodable video stream");
   AVStream* st = c.fmt->streams[index];
   c.dec = avcodec_alloc_context3(codec);
   avcodec_parameters_to_context(c.dec, st->codecpar);
-  if ((rc = avcodec_open2(c.dec, codec, nullptr)) < 0) throw InputError(path.string() + ": " + av_error(rc));
+  // The decoder refuses frames beyond the decode budget before it allocates them (a corrupt header
+  // may claim 60000x60000); the budget check below then names the limit.
+  AVDictionary* dec_opts = nullptr;
+  av_dict_set_int(&dec_opts, "max_pixels", max_pixels, 0);
+  rc = avcodec_open2(c.dec, codec, &dec_opts);
+  av_dict_free(&dec_opts);
+  if (rc < 0) throw InputError(path.string() + ": " + av_error(rc));
 
   DecodedVideo out;
   out.width = c.dec->width;
@@ -74,10 +93,15 @@ DecodedVideo read_video(const std::filesystem::path& path, uint64_t max_bytes) {
     }
     bytes += static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * 3;
     if (bytes > max_bytes) {
-      throw InputError(path.string() + ": its frames need more than " + std::to_string(max_bytes >> 20) +
-                       " MiB decoded; use a shorter or smaller clip");
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%.1f", static_cast<double>(max_bytes) / (1 << 20));
+      throw InputError(path.string() + ": its frames need more than " + limit + " MiB decoded; use a shorter or smaller clip");
     }
   };
+  if (c.dec->width > 0 && c.dec->height > 0) {  // the header's size, before any frame is decoded
+    budget(c.dec->width, c.dec->height);
+    bytes = 0;
+  }
   c.frame = av_frame_alloc();
   c.packet = av_packet_alloc();
   auto receive = [&]() {

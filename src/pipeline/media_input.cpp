@@ -25,10 +25,10 @@ std::string sha256_of_file(const fs::path& path, const std::string& field) {
   if (!in) throw InputError(field + ": cannot read " + path.string());
   std::unique_ptr<AVSHA, void (*)(void*)> sha(av_sha_alloc(), av_free);
   if (!sha || av_sha_init(sha.get(), 256) < 0) throw Error("cannot initialise SHA-256");
-  std::vector<char> buf(1 << 20);
+  std::unique_ptr<char[]> buf(new char[1 << 16]);  // not zero-filled: read() overwrites it
   while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) av_sha_update(sha.get(), reinterpret_cast<const uint8_t*>(buf.data()), in.gcount());
+    in.read(buf.get(), 1 << 16);
+    if (in.gcount() > 0) av_sha_update(sha.get(), reinterpret_cast<const uint8_t*>(buf.get()), in.gcount());
   }
   uint8_t digest[32];
   av_sha_final(sha.get(), digest);

@@ -75,6 +75,25 @@ TEST_F(VideoTest, Mp4H264RoundTrip) {
   }
 }
 
+// The decode budget: a clip that fits decodes; one whose frames exceed it is refused with a message
+// naming the file and the limit, whether the first frame alone is too big (checked from the header,
+// before FFmpeg allocates it) or only the whole clip is.
+TEST_F(VideoTest, DecodeBudget) {
+  (void)round_trip("clip.mp4", 9, 64, 96);
+  const uint64_t frame = 64 * 96 * 3;
+  EXPECT_EQ(read_video(dir_ / "clip.mp4", 9 * frame).frames.size(0), 9);
+  for (uint64_t budget : {4 * frame, frame - 1}) {
+    try {
+      (void)read_video(dir_ / "clip.mp4", budget);
+      ADD_FAILURE() << "budget " << budget << " not enforced";
+    } catch (const t2v::InputError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("clip.mp4"), std::string::npos) << m;
+      EXPECT_NE(m.find("MiB decoded"), std::string::npos) << m;
+    }
+  }
+}
+
 TEST_F(VideoTest, RationalFps) {
   auto v = round_trip("ntsc.mkv", 5, 32, 48, Codec::Auto, {24000, 1001});
   EXPECT_EQ(v.frames.size(0), 5);
