@@ -84,6 +84,7 @@ diffusion::Conditioning Pipeline::encode_conditions(const GenerationSettings& s)
     c.known_latent = torch::zeros({z.size(0), s.grid.latent_frames, z.size(2), z.size(3)}, z.options());
     c.known_latent.slice(1, 0, z.size(1)).copy_(z);
     c.known_weight = torch::tensor(plan.latent_weight, torch::kFloat32).to(device);  // [T]
+    c.known_at_t0 = model_->known_frames_at_t0();
   }
   return c;
 }

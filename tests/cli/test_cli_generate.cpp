@@ -124,6 +124,32 @@ TEST_F(CliGenerate, TwoExpertSingleFiles) {
   EXPECT_FALSE(fs::exists(dir_ / "x.mp4"));
 }
 
+// Wan2.2 TI2V-5B: 24 fps by default, sizes in multiples of 32; --image through its native known
+// frame at t = 0 (the first output frame is the image up to the VAE round trip of a random model).
+TEST_F(CliGenerate, Ti2vFolderTextAndImage) {
+  const std::string model = (t2v::test::golden_dir() / "wan22-ti2v-tiny").string();
+  const fs::path t2v_out = dir_ / "t.mp4";
+  auto r = run_t2v({"generate", "-p", "a red panda", "-m", model, "--steps", "3", "--size", "96x64", "--frames", "5",
+                    "--seed", "1", "--threads", "2", "-o", t2v_out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto v = t2v::io::read_video(t2v_out);
+  EXPECT_EQ(v.frames.size(0), 5);
+  EXPECT_EQ(v.fps.num, 24 * v.fps.den);
+  EXPECT_EQ(v.width, 96);
+  const fs::path still = dir_ / "still.png";
+  ASSERT_EQ(run_t2v({"generate", "-p", "x", "-m", model, "--steps", "2", "--size", "96x64", "--frames", "1", "--seed", "2",
+                     "-o", still.string()}).exit_code, 0);
+  const fs::path i2v_out = dir_ / "i.mp4";
+  r = run_t2v({"generate", "-p", "a red panda", "-m", model, "--steps", "3", "--frames", "5", "--seed", "1",
+               "--image", still.string(), "--threads", "2", "-o", i2v_out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto i = t2v::io::read_video(i2v_out);
+  EXPECT_EQ(i.frames.size(0), 5);
+  EXPECT_EQ(i.width % 32, 0);
+  auto settings = nlohmann::json::parse(i.metadata["comment"]);
+  EXPECT_EQ(settings["conditions"].size(), 1u);
+}
+
 TEST_F(CliGenerate, CtrlCLeavesNoOutput) {
   auto args = base();
   args[1] = "400";  // --steps: long enough to be interrupted mid-denoise

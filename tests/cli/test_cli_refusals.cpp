@@ -65,13 +65,6 @@ TEST_F(Refusals, SingleFileImageToVideoDit) {
   EXPECT_NE(line.find("image-to-video DiT (36 input channels"), std::string::npos) << line;
 }
 
-TEST_F(Refusals, Wan22Ti2vFolder) {
-  const fs::path d = kGolden / "wan22-ti2v-tiny";
-  const auto line = refused({"-m", d.string()});
-  EXPECT_NE(line.find((d / "model_index.json").string()), std::string::npos) << line;
-  EXPECT_NE(line.find("TI2V-5B"), std::string::npos) << line;
-}
-
 TEST_F(Refusals, Wan22VaeSingleFile) {
   const fs::path vae = kGolden / "wan22-ti2v-tiny-comfy" / "wan2.2_vae_tiny_bf16.safetensors";
   const auto line = refused(single_files(t2v::test::tiny_comfy_dir() / "wan2.1_t2v_tiny_bf16.safetensors", vae));
@@ -116,9 +109,14 @@ TEST(SupportRule, ChannelsAndVaceAreChecked) {
   auto vae = src;
   vae.vae_config.z_dim = 48;
   vae.vae_config.is_residual = true;
+  vae.vae_config.patch_size = 2;
   why = t2v::wan::unsupported_reason(vae);
   ASSERT_TRUE(why.has_value());
-  EXPECT_NE(why->find("Wan2.2 VAE (z_dim 48"), std::string::npos) << *why;
+  EXPECT_NE(why->find("Wan2.2 VAE (z_dim 48) with a 16-channel"), std::string::npos) << *why;
+  vae.vae_config.patch_size = 0;  // neither VAE
+  why = t2v::wan::unsupported_reason(vae);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("z_dim 48, residual blocks"), std::string::npos) << *why;
   auto flf = src;
   flf.transformer_config.model_type = "flf2v";
   EXPECT_NE(t2v::wan::unsupported_reason(flf)->find("first-last-frame"), std::string::npos);

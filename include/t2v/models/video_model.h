@@ -96,6 +96,10 @@ class VideoModel {
   virtual GridLimits grid_limits() const = 0;
   virtual ModelDefaults defaults() const = 0;
   virtual int64_t latent_channels() const = 0;  // the VAE's z_dim: the noise is drawn with it
+  // How known latent frames (images, clips) condition this model: false = re-noised to each step's
+  // level (models without conditioning inputs); true = imposed clean at timestep 0 (models trained
+  // so, as Wan2.2 TI2V-5B: diffusion::Conditioning::known_at_t0).
+  virtual bool known_frames_at_t0() const { return false; }
   virtual const RuntimeOptions& runtime() const = 0;
 
   // One fp32 context per prompt (on the CPU); the text encoder is loaded for the call and freed

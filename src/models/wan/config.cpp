@@ -238,12 +238,41 @@ const std::vector<float>& wan21_latents_std() {
   return v;
 }
 
+const std::vector<float>& wan22_latents_mean() {
+  static const std::vector<float> v = {
+      -0.2289f, -0.0052f, -0.1323f, -0.2339f, -0.2799f, 0.0174f,  0.1838f,  0.1557f,  -0.1382f, 0.0542f,
+      0.2813f,  0.0891f,  0.1570f,  -0.0098f, 0.0375f,  -0.1825f, -0.2246f, -0.1207f, -0.0698f, 0.5109f,
+      0.2665f,  -0.2108f, -0.2158f, 0.2502f,  -0.2055f, -0.0322f, 0.1109f,  0.1567f,  -0.0729f, 0.0899f,
+      -0.2799f, -0.1230f, -0.0313f, -0.1649f, 0.0117f,  0.0723f,  -0.2839f, -0.2083f, -0.0520f, 0.3748f,
+      0.0152f,  0.1957f,  0.1433f,  -0.2944f, 0.3573f,  -0.0548f, -0.1681f, -0.0667f};
+  return v;
+}
+
+const std::vector<float>& wan22_latents_std() {
+  static const std::vector<float> v = {
+      0.4765f, 1.0364f, 0.4514f, 1.1677f, 0.5313f, 0.4990f, 0.4818f, 0.5013f, 0.8158f, 1.0344f, 0.5894f, 1.0901f,
+      0.6885f, 0.6165f, 0.8454f, 0.4978f, 0.5759f, 0.3523f, 0.7135f, 0.6804f, 0.5833f, 1.4146f, 0.8986f, 0.5659f,
+      0.7069f, 0.5338f, 0.4889f, 0.4917f, 0.4069f, 0.4999f, 0.6866f, 0.4093f, 0.5709f, 0.6065f, 0.6415f, 0.4944f,
+      0.5726f, 1.2042f, 0.5458f, 1.6887f, 0.3971f, 1.0600f, 0.3943f, 0.5537f, 0.5444f, 0.4089f, 0.7468f, 0.7744f};
+  return v;
+}
+
+void WanVAEConfig::set_wan22() {
+  is_residual = true;
+  patch_size = 2;
+  in_channels = out_channels = 12;
+  scale_factor_spatial = 16;
+  if (z_dim == 48 && latents_mean.empty()) latents_mean = wan22_latents_mean();
+  if (z_dim == 48 && latents_std.empty()) latents_std = wan22_latents_std();
+}
+
 namespace {
 // A VAE of another latent width (the Wan2.2 VAE: 48) has no Wan2.1 statistics to fall back on.
 [[noreturn]] void refuse_latent_width(const std::string& source, int64_t z_dim) {
   throw ConfigError(source + ": a VAE with " + std::to_string(z_dim) + " latent channels" +
                     (z_dim == 48 ? " (the Wan2.2 VAE)" : "") +
-                    "; t2v does not run it (it runs Wan2.1 text-to-video and Wan2.2 T2V-A14B models so far, VAE z_dim 16)");
+                    " and no latent statistics (latents_mean / latents_std); t2v knows those of the Wan2.1 (16) "
+                    "and Wan2.2 (48) VAEs only");
 }
 
 void finish_vae(WanVAEConfig& c, const std::string& source) {
@@ -294,6 +323,11 @@ WanVAEConfig WanVAEConfig::from_wan_json(const json& j, const std::string& sourc
   c.num_res_blocks = json_get<int64_t>(j, "num_res_blocks", 2, source);
   c.attn_scales = json_get<std::vector<double>>(j, "attn_scales", {}, source);
   c.temperal_downsample = json_get<std::vector<bool>>(j, "temperal_downsample", {false, true, true}, source);
+  // W22 WanVAE_(dim, dec_dim, ...): only the Wan2.2 VAE has its own decoder width.
+  if (j.contains("dec_dim")) {
+    c.decoder_base_dim = json_get<int64_t>(j, "dec_dim", 0, source);
+    c.set_wan22();
+  }
   finish_vae(c, source);
   return c;
 }
@@ -309,8 +343,38 @@ WanVAEConfig WanVAEConfig::from_tensors(const io::TensorStore& store) {
   return c;
 }
 
+WanVAEConfig WanVAEConfig::wan22_from_official_tensors(const io::TensorStore& store) {
+  WanVAEConfig c;
+  const std::string src = store.source().string();
+  const auto conv1 = need(store, "encoder.conv1.weight", "Wan2.2 VAE");  // [dim, 12, 3, 3, 3]
+  c.base_dim = conv1.shape.at(0);
+  c.z_dim = need(store, "conv2.weight", "Wan2.2 VAE").shape.at(0);       // [z, z, 1, 1, 1]
+  c.decoder_base_dim = need(store, "decoder.head.2.weight", "Wan2.2 VAE").shape.at(1);  // [12, dec_dim, 3, 3, 3]
+  // Encoder block i: downsamples.i.downsamples.{0..n-1} residual blocks, then an optional Resample
+  // (with time_conv when it also halves time); the block's width is dim * dim_mult[i].
+  c.num_res_blocks = 0;
+  while (store.contains("encoder.downsamples.0.downsamples." + std::to_string(c.num_res_blocks) + ".residual.0.gamma")) {
+    ++c.num_res_blocks;
+  }
+  c.dim_mult.clear();
+  c.temperal_downsample.clear();
+  for (int64_t i = 0;; ++i) {
+    const std::string block = "encoder.downsamples." + std::to_string(i) + ".downsamples.";
+    if (!store.contains(block + "0.residual.2.weight")) break;
+    const int64_t width = store.info(block + "0.residual.2.weight").shape.at(0);
+    if (width % c.base_dim) throw WeightsError(src + ": encoder block " + std::to_string(i) + " width is not a multiple of dim");
+    c.dim_mult.push_back(width / c.base_dim);
+    const std::string resample = block + std::to_string(c.num_res_blocks) + ".";
+    if (store.contains(resample + "resample.1.weight")) c.temperal_downsample.push_back(store.contains(resample + "time_conv.weight"));
+  }
+  c.set_wan22();
+  finish_vae(c, src);
+  return c;
+}
+
 json WanVAEConfig::to_json() const {
-  return {{"base_dim", base_dim}, {"z_dim", z_dim}, {"dim_mult", dim_mult}, {"num_res_blocks", num_res_blocks},
+  return {{"base_dim", base_dim}, {"decoder_base_dim", decoder_base_dim}, {"z_dim", z_dim}, {"dim_mult", dim_mult},
+          {"num_res_blocks", num_res_blocks}, {"patch_size", patch_size},
           {"temperal_downsample", temperal_downsample}, {"is_residual", is_residual},
           {"scale_factor_spatial", scale_factor_spatial}, {"scale_factor_temporal", scale_factor_temporal}};
 }

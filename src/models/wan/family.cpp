@@ -109,7 +109,9 @@ class WanModel final : public models::VideoModel {
     }
   }
 
-  std::string family() const override { return source_.two_experts ? "wan2.2" : "wan2.1"; }
+  std::string family() const override { return source_.two_experts || ti2v() ? "wan2.2" : "wan2.1"; }
+  // W22 wan/textimage2video.py WanTI2V: the image's latent frame is imposed clean, its tokens at t = 0.
+  bool known_frames_at_t0() const override { return ti2v(); }
   std::string name() const override { return source_.root.filename().string(); }
   fs::path root() const override { return source_.root; }
 
@@ -149,6 +151,12 @@ class WanModel final : public models::VideoModel {
     if (c.dim() > 1536) lim.trained_area = 1280 * 720;
     // A model that declares its own default size (the demo model: 64x64) is trained at that size.
     const auto& d = source_.defaults;
+    if (ti2v()) {  // W22 wan/configs/wan_ti2v_5B.py: 1280*704, 121 frames
+      lim.default_width = 1280;
+      lim.default_height = 704;
+      lim.default_frames = 121;
+      lim.trained_area = 1280 * 704;
+    }
     if (d.width && d.height) {
       lim.default_width = *d.width;
       lim.default_height = *d.height;
@@ -171,6 +179,7 @@ class WanModel final : public models::VideoModel {
       m.guidance = i2v ? 3.5 : 4.0;
       m.guidance_2 = i2v ? 3.5 : 3.0;
     }
+    if (ti2v()) m.fps = {24, 1};  // W22 wan_ti2v_5B.py: sample_fps 24 (steps 50, shift 5, guide 5 as Wan2.1)
     const auto& d = source_.defaults;
     if (d.steps) m.steps = *d.steps;
     if (d.guidance) m.guidance = *d.guidance;
@@ -223,6 +232,7 @@ class WanModel final : public models::VideoModel {
 
  private:
   double boundary() const { return source_.boundary_ratio * 1000.0; }  // x num_train_timesteps
+  bool ti2v() const { return source_.transformer_config.model_type == "ti2v"; }
 
   // Expert i's DiT, loaded on first use. With two experts, the other one is freed first unless both
   // fit: in 40% of RAM on the CPU; on a GPU one 14B expert at a time, as the official

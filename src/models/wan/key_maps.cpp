@@ -72,8 +72,24 @@ io::RenameTable vae_official_to_diffusers(const WanVAEConfig& config) {
   // Source: DF scripts/convert_wan_to_diffusers.py convert_vae (spec §3.3).
   io::RenameTable t;
   t.push_back({"encoder.conv1.", "encoder.conv_in."});
-  add_resnet(t, "encoder.downsamples.*.", "encoder.down_blocks.*.");
-  t.push_back({"encoder.downsamples.*.", "encoder.down_blocks.*."});  // resample.1, time_conv
+  if (config.is_residual) {
+    // Wan2.2: encoder.downsamples.i.downsamples.{0..n-1} (ResidualBlocks), .n (Resample);
+    // decoder.upsamples.i.upsamples.{0..n} (ResidualBlocks), .n+1 (Resample).
+    const int64_t n = config.num_res_blocks;
+    for (int64_t r = 0; r < n; ++r) {
+      add_resnet(t, "encoder.downsamples.*.downsamples." + std::to_string(r) + ".",
+                 "encoder.down_blocks.*.resnets." + std::to_string(r) + ".");
+    }
+    t.push_back({"encoder.downsamples.*.downsamples." + std::to_string(n) + ".", "encoder.down_blocks.*.downsampler."});
+    for (int64_t r = 0; r <= n; ++r) {
+      add_resnet(t, "decoder.upsamples.*.upsamples." + std::to_string(r) + ".",
+                 "decoder.up_blocks.*.resnets." + std::to_string(r) + ".");
+    }
+    t.push_back({"decoder.upsamples.*.upsamples." + std::to_string(n + 1) + ".", "decoder.up_blocks.*.upsampler."});
+  } else {
+    add_resnet(t, "encoder.downsamples.*.", "encoder.down_blocks.*.");
+    t.push_back({"encoder.downsamples.*.", "encoder.down_blocks.*."});  // resample.1, time_conv
+  }
   for (const std::string side : {"encoder", "decoder"}) {
     add_resnet(t, side + ".middle.0.", side + ".mid_block.resnets.0.");
     t.push_back({side + ".middle.1.", side + ".mid_block.attentions.0."});
@@ -84,6 +100,7 @@ io::RenameTable vae_official_to_diffusers(const WanVAEConfig& config) {
   t.push_back({"conv1.", "quant_conv."});
   t.push_back({"conv2.", "post_quant_conv."});
   t.push_back({"decoder.conv1.", "decoder.conv_in."});
+  if (config.is_residual) return t;
   // Decoder: flat upsamples list = per level (num_res_blocks + 1) resnets, then a Resample for
   // every level but the last.
   const int64_t levels = static_cast<int64_t>(config.dim_mult.size());

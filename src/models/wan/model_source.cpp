@@ -175,7 +175,7 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   const json index = io::read_json_file(index_path);
   const std::string pipeline = io::json_get<std::string>(index, "_class_name", "", index_path.string());
   // Refused before any component is read; diffusers' pipeline classes name what the folder is.
-  const std::string runs_only = "; t2v does not run it (it runs Wan2.1 text-to-video and Wan2.2 T2V-A14B models so far)";
+  const std::string runs_only = "; t2v does not run it (it runs Wan2.1 text-to-video, Wan2.2 T2V-A14B and TI2V-5B models so far)";
   if (pipeline == "WanImageToVideoPipeline") {
     throw ConfigError(index_path.string() + ": an image-to-video folder (WanImageToVideoPipeline)" + runs_only);
   }
@@ -185,9 +185,6 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   if (pipeline != "WanPipeline") {
     throw ConfigError(index_path.string() + ": unknown pipeline class \"" + pipeline +
                       "\" (expected WanPipeline, Wan text-to-video)" + runs_only);
-  }
-  if (index.contains("expand_timesteps") && index["expand_timesteps"].is_boolean() && index["expand_timesteps"].get<bool>()) {
-    throw ConfigError(index_path.string() + ": a Wan2.2 TI2V-5B folder (expand_timesteps: per-token timesteps)" + runs_only);
   }
 
   WanModelSource src;
@@ -284,11 +281,21 @@ WanModelSource open_single_files(const SingleFilePaths& paths) {
   // The VAE rename depends on the config (up-block grouping), so read the config from the raw file.
   io::TensorStore vae_raw = io::TensorStore::open(paths.vae);
   const std::string vae_cfg = metadata_or_empty(vae_raw, "wan_vae_config");
+  // W22 vae2_2.py nests each level's blocks (upsamples.i.upsamples.j); W21 vae.py's list is flat.
+  const bool wan22 = has_prefix(vae_raw, "decoder.upsamples.0.upsamples.");
   if (!vae_cfg.empty()) {
     const std::string where = paths.vae.string() + " (wan_vae_config metadata)";
     src.vae_config = WanVAEConfig::from_wan_json(io::parse_json_text(vae_cfg, where), where);
+    if (wan22 && !src.vae_config.is_residual) {
+      src.vae_config.decoder_base_dim = WanVAEConfig::wan22_from_official_tensors(vae_raw).decoder_base_dim;
+      src.vae_config.set_wan22();
+    }
     src.vae = canonical_component("vae", std::move(vae_raw), &src.vae_config);
     src.vae.config_origin = "metadata";
+  } else if (wan22) {
+    src.vae_config = WanVAEConfig::wan22_from_official_tensors(vae_raw);
+    src.vae = canonical_component("vae", std::move(vae_raw), &src.vae_config);
+    src.vae.config_origin = "tensor shapes";
   } else {
     src.vae = canonical_component("vae", std::move(vae_raw), nullptr);
     src.vae_config = WanVAEConfig::from_tensors(src.vae.store);

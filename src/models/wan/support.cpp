@@ -5,7 +5,7 @@
 namespace t2v::wan {
 namespace {
 constexpr const char* kRunsOnly =
-    "t2v does not run it (it runs Wan2.1 text-to-video and Wan2.2 T2V-A14B models so far)";
+    "t2v does not run it (it runs Wan2.1 text-to-video, Wan2.2 T2V-A14B and TI2V-5B models so far)";
 
 bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
   for (const auto& k : store.keys())
@@ -28,9 +28,16 @@ std::optional<std::string> dit_reason(const Component& c, const WanTransformerCo
     return dit + ": a Wan image-to-video DiT (" + n(t.in_channels) + " input channels = noise + mask + image latent" +
            (t.image_dim > 0 ? ", CLIP image context" : "") + "); " + kRunsOnly;
   }
-  if (t.model_type == "ti2v") return dit + ": a Wan2.2 TI2V-5B DiT (48-channel latent of the Wan2.2 VAE); " + kRunsOnly;
-  if (t.model_type != "t2v") return dit + ": a Wan DiT of model_type \"" + t.model_type + "\"; " + kRunsOnly;
+  if (t.model_type != "t2v" && t.model_type != "ti2v") {
+    return dit + ": a Wan DiT of model_type \"" + t.model_type + "\"; " + kRunsOnly;
+  }
   // The DiT must denoise exactly the VAE's latent (no extra channels: those would be conditioning).
+  if (t.in_channels != v.z_dim && t.out_channels == t.in_channels) {
+    // Both are plain latent models, of different VAEs (Wan2.1: 16 channels, Wan2.2: 48).
+    return c.store.source().string() + " (" + n(t.in_channels) + " latent channels) and the VAE's " + n(v.z_dim) +
+           "-channel latent do not match: " + (t.in_channels == 48 ? "a Wan2.2 TI2V-5B DiT needs the Wan2.2 VAE" : "a Wan2.1 DiT needs the Wan2.1 VAE") +
+           "; t2v does not run it";
+  }
   if (t.in_channels != v.z_dim || t.out_channels != v.z_dim) {
     return dit + ": the DiT takes " + n(t.in_channels) + " input / " + n(t.out_channels) +
            " output channels but the VAE's latent has " + n(v.z_dim) + "; " + kRunsOnly;
@@ -42,10 +49,18 @@ std::optional<std::string> dit_reason(const Component& c, const WanTransformerCo
 std::optional<std::string> unsupported_reason(const WanModelSource& src) {
   const std::string vae = src.vae.store.source().string();
   const WanVAEConfig& v = src.vae_config;
-  // The VAE: Wan2.1's (z_dim 16, no patchify, plain residual blocks; wan/modules/vae.py WanVAE_).
-  if (v.z_dim != 16 || v.is_residual || v.patch_size > 0) {
-    return vae + ": a Wan2.2 VAE (z_dim " + n(v.z_dim) + (v.patch_size > 0 ? ", patchify " + n(v.patch_size) : "") +
-           (v.is_residual ? ", residual blocks" : "") + "); " + kRunsOnly + " (expected the Wan2.1 VAE, z_dim 16)";
+  // The VAE: Wan2.1's (z_dim 16, no patchify; W21 wan/modules/vae.py WanVAE_) or Wan2.2's (z_dim 48,
+  // patchify 2, residual blocks; W22 wan/modules/vae2_2.py).
+  const bool wan21 = v.z_dim == 16 && !v.is_residual && v.patch_size == 0;
+  const bool wan22 = v.z_dim == 48 && v.is_residual && v.patch_size == 2;
+  if (!wan21 && !wan22) {
+    return vae + ": a Wan VAE of z_dim " + n(v.z_dim) + (v.patch_size > 0 ? ", patchify " + n(v.patch_size) : "") +
+           (v.is_residual ? ", residual blocks" : "") + "; " + kRunsOnly +
+           " (expected the Wan2.1 VAE, z_dim 16, or the Wan2.2 VAE, z_dim 48)";
+  }
+  if (wan22 && src.transformer_config.in_channels == 16) {
+    return vae + ": a Wan2.2 VAE (z_dim 48) with a 16-channel Wan2.1-style DiT (" +
+           src.transformer.store.source().string() + "); t2v does not run it (that DiT needs the Wan2.1 VAE)";
   }
   if (auto why = dit_reason(src.transformer, src.transformer_config, v)) return why;
   if (src.two_experts) {

@@ -198,13 +198,14 @@ torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
 
 // ---------------------------------------------------------------------------------- Resample
 
-ResampleImpl::ResampleImpl(int64_t dim, Mode mode, const torch::TensorOptions& options) : mode_(mode) {
+ResampleImpl::ResampleImpl(int64_t dim, Mode mode, const torch::TensorOptions& options, bool keep_channels)
+    : mode_(mode) {
   const bool up = mode == Mode::kUpsample2d || mode == Mode::kUpsample3d;
   // `resample` is a Sequential whose index 0 (Upsample / ZeroPad2d) has no parameters.
   auto seq = register_module("resample", torch::nn::ModuleList());
   seq->push_back(torch::nn::Identity());
   if (up) {
-    conv_ = t2v::nn::ConvNd(dim, dim / 2, std::vector<int64_t>{3, 3}, std::vector<int64_t>{1, 1},
+    conv_ = t2v::nn::ConvNd(dim, keep_channels ? dim : dim / 2, std::vector<int64_t>{3, 3}, std::vector<int64_t>{1, 1},
                             std::vector<int64_t>{1, 1}, true, options);
   } else {
     conv_ = t2v::nn::ConvNd(dim, dim, std::vector<int64_t>{3, 3}, std::vector<int64_t>{2, 2},
@@ -270,6 +271,39 @@ torch::Tensor ResampleImpl::forward(const torch::Tensor& x_in, CausalCache& cach
     slot.state = CausalCache::State::kFrames;
   }
   return x;
+}
+
+// --------------------------------------------------------------- Wan2.2 shortcuts, patchify
+
+torch::Tensor avg_down_3d(const torch::Tensor& x_in, int64_t out, int64_t ft, int64_t fs) {
+  const int64_t pad_t = (ft - x_in.size(2) % ft) % ft;
+  auto x = pad_t ? torch::constant_pad_nd(x_in, {0, 0, 0, 0, pad_t, 0}, 0) : x_in;  // zeros in front
+  const int64_t b = x.size(0), c = x.size(1), t = x.size(2) / ft, h = x.size(3) / fs, w = x.size(4) / fs;
+  const int64_t group = c * ft * fs * fs / out;
+  x = x.reshape({b, c, t, ft, h, fs, w, fs}).permute({0, 1, 3, 5, 7, 2, 4, 6});  // [B, C, ft, fs, fs, t, h, w]
+  return x.reshape({b, out, group, t, h, w}).mean(2);                            // [B, out, t, h, w]
+}
+
+torch::Tensor dup_up_3d(const torch::Tensor& x_in, int64_t out, int64_t ft, int64_t fs, bool first_chunk) {
+  const int64_t b = x_in.size(0), c = x_in.size(1), t = x_in.size(2), h = x_in.size(3), w = x_in.size(4);
+  auto x = x_in.repeat_interleave(out * ft * fs * fs / c, 1);  // [B, out*ft*fs*fs, T, H, W]
+  x = x.view({b, out, ft, fs, fs, t, h, w}).permute({0, 1, 5, 2, 6, 3, 7, 4});  // [B, out, T, ft, H, fs, W, fs]
+  x = x.reshape({b, out, t * ft, h * fs, w * fs});
+  return first_chunk ? x.narrow(2, ft - 1, t * ft - (ft - 1)) : x;
+}
+
+torch::Tensor patchify(const torch::Tensor& x, int64_t p) {
+  if (p <= 1) return x;
+  const int64_t b = x.size(0), c = x.size(1), f = x.size(2), h = x.size(3) / p, w = x.size(4) / p;
+  // [B, C, F, h, q, w, r] -> [B, C, r, q, F, h, w]
+  return x.reshape({b, c, f, h, p, w, p}).permute({0, 1, 6, 4, 2, 3, 5}).reshape({b, c * p * p, f, h, w});
+}
+
+torch::Tensor unpatchify(const torch::Tensor& x, int64_t p) {
+  if (p <= 1) return x;
+  const int64_t b = x.size(0), c = x.size(1) / (p * p), f = x.size(2), h = x.size(3), w = x.size(4);
+  // [B, C, r, q, F, h, w] -> [B, C, F, h, q, w, r]
+  return x.reshape({b, c, p, p, f, h, w}).permute({0, 1, 4, 5, 3, 6, 2}).reshape({b, c, f, h * p, w * p});
 }
 
 // ---------------------------------------------------------------------------------- MidBlock

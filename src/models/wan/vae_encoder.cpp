@@ -1,6 +1,7 @@
-// Wan2.1 VAE encoder. Mirrors W21 wan/modules/vae.py Encoder3d (flat `downsamples` Sequential of
-// ResidualBlocks and Resamples, `middle`, `head`); names from DF autoencoder_kl_wan.py
-// WanEncoder3d (non-residual branch): conv_in, down_blocks.K, mid_block, norm_out, conv_out.
+// Wan VAE encoder. Mirrors W21 wan/modules/vae.py Encoder3d (flat `downsamples` Sequential of
+// ResidualBlocks and Resamples, `middle`, `head`) and W22 wan/modules/vae2_2.py Encoder3d
+// (Down_ResidualBlocks); names from DF autoencoder_kl_wan.py WanEncoder3d: conv_in, down_blocks.K
+// (is_residual: down_blocks.K.{resnets.R, downsampler}), mid_block, norm_out, conv_out.
 // Deliberate difference: attention at `attn_scales` is not supported (empty in every released
 // config; the ConfigError is raised by WanVAEImpl).
 #include <torch/torch.h>
@@ -8,6 +9,28 @@
 #include "t2v/models/wan/vae.h"
 
 namespace t2v::wan::vae {
+
+DownBlockImpl::DownBlockImpl(int64_t in, int64_t out, int64_t num_res_blocks, bool temporal, bool down,
+                             const torch::TensorOptions& options)
+    : out_(out), factor_t_(temporal ? 2 : 1), factor_s_(down ? 2 : 1) {
+  auto resnets = register_module("resnets", torch::nn::ModuleList());
+  for (int64_t r = 0; r < num_res_blocks; ++r, in = out) {
+    resnets_.push_back(ResidualBlock(in, out, options));
+    resnets->push_back(resnets_.back());
+  }
+  if (down) {
+    const auto mode = temporal ? ResampleImpl::Mode::kDownsample3d : ResampleImpl::Mode::kDownsample2d;
+    downsampler_ = register_module("downsampler", Resample(out, mode, options));
+  }
+}
+
+torch::Tensor DownBlockImpl::forward(const torch::Tensor& x_in, CausalCache& cache) {
+  torch::Tensor x = x_in;
+  for (auto& r : resnets_) x = r->forward(x, cache);
+  if (!downsampler_.is_empty()) x = downsampler_->forward(x, cache);  // [B, out, T', H/2, W/2]
+  // AvgDown3D of the block input (a 1-frame first chunk is averaged with a zero frame in front).
+  return x + avg_down_3d(x_in, out_, factor_t_, factor_s_);
+}
 
 Encoder3dImpl::Encoder3dImpl(const WanVAEConfig& config, const torch::TensorOptions& options) {
   // dims = base_dim * [1] + dim_mult, e.g. [96, 96, 192, 384, 384]
@@ -20,7 +43,13 @@ Encoder3dImpl::Encoder3dImpl(const WanVAEConfig& config, const torch::TensorOpti
                                                      options));
   down_blocks_ = register_module("down_blocks", torch::nn::ModuleList());
   int64_t out = dims[0];
-  for (size_t i = 0; i < levels; ++i) {
+  for (size_t i = 0; config.is_residual && i < levels; ++i) {
+    out = dims[i + 1];
+    const bool temporal = i < config.temperal_downsample.size() && config.temperal_downsample[i];
+    residual_blocks_.push_back(DownBlock(dims[i], out, config.num_res_blocks, temporal, i + 1 != levels, options));
+    down_blocks_->push_back(residual_blocks_.back());
+  }
+  for (size_t i = 0; !config.is_residual && i < levels; ++i) {
     int64_t in = dims[i];
     out = dims[i + 1];
     for (int64_t r = 0; r < config.num_res_blocks; ++r) {
@@ -49,6 +78,7 @@ Encoder3dImpl::Encoder3dImpl(const WanVAEConfig& config, const torch::TensorOpti
 
 torch::Tensor Encoder3dImpl::forward(const torch::Tensor& x_in, CausalCache& cache) {
   auto x = conv_in_->forward_cached(x_in, cache);  // [B, dims[0], T, H, W]
+  for (auto& block : residual_blocks_) x = block->forward(x, cache);  // Wan2.2
   for (size_t i = 0; i < resnets_.size(); ++i) {
     // A Resample halves H, W (and, for downsample3d after the first chunk, T).
     x = resnets_[i].is_empty() ? resamples_[i]->forward(x, cache) : resnets_[i]->forward(x, cache);

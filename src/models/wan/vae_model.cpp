@@ -1,7 +1,8 @@
-// Wan2.1 VAE top level: latent (de)normalisation, chunked causal encode/decode, spatial tiling,
+// Wan VAE top level: latent (de)normalisation, chunked causal encode/decode, spatial tiling,
 // loading. Mirrors W21 wan/modules/vae.py WanVAE_ (encode/decode chunk loops, conv1/conv2) and
-// WanVAE (scale = [mean, 1/std], clamp); names from DF AutoencoderKLWan (quant_conv,
-// post_quant_conv). Tiling follows DF AutoencoderKLWan.tiled_decode (linear blend of the
+// WanVAE (scale = [mean, 1/std], clamp), and W22 wan/modules/vae2_2.py WanVAE_ (patchify before
+// the encoder, unpatchify after the decoder) / Wan2_2_VAE; names from DF AutoencoderKLWan
+// (quant_conv, post_quant_conv). Tiling follows DF AutoencoderKLWan.tiled_decode (linear blend of the
 // overlapping bands, then crop to the tile stride) but runs per latent frame so that it streams.
 #include "t2v/log.h"
 #include <torch/torch.h>
@@ -19,18 +20,17 @@ namespace {
 
 void validate(const WanVAEConfig& c) {
   const std::string what = "Wan VAE config: ";
-  if (c.is_residual || c.patch_size != 0 || c.z_dim == 48) {
-    throw ConfigError(what + "Wan2.2 VAE (is_residual / patch_size / z_dim 48) is not supported; only the Wan2.1 VAE "
-                      "(z_dim 16) is implemented");
-  }
-  if (c.z_dim != 16) throw ConfigError(what + "z_dim " + std::to_string(c.z_dim) + " not supported (expected 16)");
-  if (c.decoder_base_dim != 0 && c.decoder_base_dim != c.base_dim) {
+  if (c.z_dim <= 0) throw ConfigError(what + "z_dim must be positive");
+  if (!c.is_residual && c.decoder_base_dim != 0 && c.decoder_base_dim != c.base_dim) {
     throw ConfigError(what + "decoder_base_dim " + std::to_string(c.decoder_base_dim) + " differs from base_dim " +
-                      std::to_string(c.base_dim) + " (Wan2.2 layout) - not supported");
+                      std::to_string(c.base_dim) + " without is_residual (only the Wan2.2 VAE has its own decoder width)");
   }
-  if (c.in_channels != 3 || c.out_channels != 3) {
-    throw ConfigError(what + "in/out_channels must be 3 (got " + std::to_string(c.in_channels) + "/" +
-                      std::to_string(c.out_channels) + ")");
+  if (c.patch_size < 0 || c.patch_size > 4) throw ConfigError(what + "patch_size must be 0..4");
+  // The encoder sees (and the decoder makes) 3 x p x p channels: RGB folded by the patchify.
+  const int64_t p = std::max<int64_t>(c.patch_size, 1);
+  if (c.in_channels != 3 * p * p || c.out_channels != 3 * p * p) {
+    throw ConfigError(what + "in/out_channels must be " + std::to_string(3 * p * p) + " (3 x patch_size^2; got " +
+                      std::to_string(c.in_channels) + "/" + std::to_string(c.out_channels) + ")");
   }
   if (!c.attn_scales.empty()) {
     throw ConfigError(what + "attn_scales must be empty (attention outside the middle blocks is not supported)");
@@ -76,7 +76,8 @@ void blend(const torch::Tensor& a, torch::Tensor& b, int64_t extent, int64_t dim
 
 WanVAEImpl::WanVAEImpl(const WanVAEConfig& config, const torch::TensorOptions& options) : config_(config) {
   validate(config_);
-  spatial_factor_ = int64_t{1} << (config_.dim_mult.size() - 1);
+  patch_ = std::max<int64_t>(config_.patch_size, 1);
+  spatial_factor_ = (int64_t{1} << (config_.dim_mult.size() - 1)) * patch_;
   encoder_ = register_module("encoder", vae::Encoder3d(config_, options));
   const int64_t z = config_.z_dim;
   const std::vector<int64_t> one = {1, 1, 1}, none = {0, 0, 0};
@@ -114,8 +115,13 @@ void WanVAEImpl::decode_stream(const torch::Tensor& z, const FrameSink& sink, co
   vae::CausalCache cache;
   for (int64_t t = 0; t < x.size(2); ++t) {
     cache.rewind();
-    sink(finish(decoder_->forward(x.narrow(2, t, 1), cache), options));  // [3, 1 or 4, 8h, 8w]
+    sink(finish(decode_frame(x.narrow(2, t, 1), cache), options));  // [3, 1 or 4, 8h, 8w]
   }
+}
+
+torch::Tensor WanVAEImpl::decode_frame(const torch::Tensor& x, vae::CausalCache& cache) {
+  // unpatchify is spatial and per frame, so per chunk equals the reference's once-at-the-end.
+  return vae::unpatchify(decoder_->forward(x, cache), patch_);  // [B, 3, 1 or 4, H, W]
 }
 
 void WanVAEImpl::decode_tiled(const torch::Tensor& x, const FrameSink& sink, const VAEDecodeOptions& options) {
@@ -139,7 +145,7 @@ void WanVAEImpl::decode_tiled(const torch::Tensor& x, const FrameSink& sink, con
         cache.rewind();
         auto tile = frame.narrow(3, rows[r], std::min(tile_latent, h - rows[r]))
                         .narrow(4, cols[c], std::min(tile_latent, w - cols[c]));  // [1, z, 1, th, tw]
-        tiles[r][c] = decoder_->forward(tile, cache);                            // [1, 3, n, 8th, 8tw]
+        tiles[r][c] = decode_frame(tile, cache);                                 // [1, 3, n, 8th, 8tw]
       }
     }
     // Blend in place in diffusers' order (a tile blended with its upper/left neighbours is what
@@ -169,23 +175,24 @@ torch::Tensor WanVAEImpl::decode(const torch::Tensor& z, const VAEDecodeOptions&
 }
 
 torch::Tensor WanVAEImpl::encode(const torch::Tensor& video) {
-  if (video.dim() != 4 || video.size(0) != config_.in_channels || video.size(1) < 1) {
+  if (video.dim() != 4 || video.size(0) != 3 || video.size(1) < 1) {
     std::ostringstream os;
-    os << "VAE encode: video must be [" << config_.in_channels << ", F>=1, H, W], got " << video.sizes();
+    os << "VAE encode: video must be [3, F>=1, H, W], got " << video.sizes();
     throw InputError(os.str());
   }
   return encode_batch(video.unsqueeze(0)).squeeze(0);  // [z, t, h, w]
 }
 
 torch::Tensor WanVAEImpl::encode_batch(const torch::Tensor& video) {
-  if (video.dim() != 5 || video.size(1) != config_.in_channels || video.size(2) < 1) {
+  if (video.dim() != 5 || video.size(1) != 3 || video.size(2) < 1 || video.size(3) % patch_ || video.size(4) % patch_) {
     std::ostringstream os;
-    os << "VAE encode: video batch must be [B, " << config_.in_channels << ", F>=1, H, W], got " << video.sizes();
+    os << "VAE encode: video batch must be [B, 3, F>=1, H, W] with H, W multiples of " << patch_ << ", got "
+       << video.sizes();
     throw InputError(os.str());
   }
   // No NoGradGuard: differentiable for training (see decode_stream).
   const auto dev = device();
-  auto x = video.to(dev, torch::kFloat32);  // [B, 3, F, H, W]
+  auto x = vae::patchify(video.to(dev, torch::kFloat32), patch_);  // [B, 3 p p, F, H / p, W / p]
   // Chunks of frames [0:1], [1:5], [5:9], ...; trailing frames that do not fill a chunk are dropped.
   const int64_t chunks = 1 + (x.size(2) - 1) / 4;
   vae::CausalCache cache;
@@ -215,7 +222,7 @@ torch::Tensor WanVAEImpl::decode_batch(const torch::Tensor& z, const VAEDecodeOp
   std::vector<torch::Tensor> chunks;
   for (int64_t t = 0; t < x.size(2); ++t) {
     cache.rewind();
-    auto out = decoder_->forward(x.narrow(2, t, 1), cache);  // [B, 3, 1 or 4, 8h, 8w]
+    auto out = decode_frame(x.narrow(2, t, 1), cache);  // [B, 3, 1 or 4, 8h, 8w]
     chunks.push_back(options.clamp ? out.clamp(-1.0, 1.0) : out);
   }
   return torch::cat(chunks, 2);  // [B, 3, 1 + 4(T-1), 8h, 8w]

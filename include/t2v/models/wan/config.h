@@ -88,11 +88,20 @@ struct WanVAEConfig {
   static WanVAEConfig from_wan_json(const nlohmann::json& j, const std::string& source);
   // From a store in diffusers layout (Wan2.1 structure assumed: 16 or 48 latent channels).
   static WanVAEConfig from_tensors(const io::TensorStore& store);
+  // The Wan2.2 VAE from its official key names and shapes (ComfyUI's wan2.2_vae.safetensors carries
+  // no config): dims from the convs, num_res_blocks and temporal downsampling from the block layout.
+  static WanVAEConfig wan22_from_official_tensors(const io::TensorStore& store);
+  // Marks a config as the Wan2.2 VAE (W22 vae2_2.py Wan2_2_VAE): residual blocks, 2x2 patchify
+  // (12 channels in and out), stride 16, its 48 latent statistics when none are given.
+  void set_wan22();
   nlohmann::json to_json() const;
 };
 
-// Wan2.1 latent normalisation constants (W21 vae.py WanVAE, spec §3.1).
+// Wan2.1 latent normalisation constants (W21 vae.py WanVAE).
 const std::vector<float>& wan21_latents_mean();
 const std::vector<float>& wan21_latents_std();
+// Wan2.2 VAE latent normalisation constants (W22 vae2_2.py Wan2_2_VAE).
+const std::vector<float>& wan22_latents_mean();
+const std::vector<float>& wan22_latents_std();
 
 }  // namespace t2v::wan

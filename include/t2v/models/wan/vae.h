@@ -1,8 +1,11 @@
-// Wan2.1 video VAE (z_dim 16, spatial 8x, temporal 4x) with diffusers AutoencoderKLWan key names.
-// Mirrors W21 wan/modules/vae.py (CausalConv3d, RMS_norm, Resample, ResidualBlock, AttentionBlock,
-// Encoder3d, Decoder3d, WanVAE_, WanVAE); module names follow DF autoencoder_kl_wan.py
-// (conv_in, down_blocks, mid_block, up_blocks.G.resnets.R, upsamplers.0, norm_out, conv_out,
-// quant_conv, post_quant_conv). Spec: docs/wan-architecture.md §3.1, §3.3.
+// Wan video VAEs with diffusers AutoencoderKLWan key names: the Wan2.1 VAE (z_dim 16, spatial 8x,
+// temporal 4x; W21 wan/modules/vae.py CausalConv3d, RMS_norm, Resample, ResidualBlock,
+// AttentionBlock, Encoder3d, Decoder3d, WanVAE_, WanVAE) and the Wan2.2 VAE (z_dim 48, 2x2
+// patchify, spatial 16x; W22 wan/modules/vae2_2.py Down_ResidualBlock / Up_ResidualBlock with the
+// parameter-free AvgDown3D / DupUp3D shortcuts, Wan2_2_VAE). Module names follow DF
+// autoencoder_kl_wan.py (conv_in, down_blocks, mid_block, up_blocks.G.resnets.R, upsamplers.0 /
+// is_residual: down_blocks.G.{resnets.R, downsampler}, up_blocks.G.{resnets.R, upsampler},
+// norm_out, conv_out, quant_conv, post_quant_conv).
 //
 // Deliberate differences from the reference:
 // * The causal feature cache lives in a CausalCache value owned by the caller of each
@@ -13,7 +16,6 @@
 // * Spatial zero padding is done by the convolution itself (same values; the reference pads
 //   explicitly with F.pad and runs an unpadded conv). Temporal padding is causal, as the reference.
 // * Optional spatial tiling of the decode (diffusers tiled_decode blending, done per latent frame).
-// The Wan2.2 VAE (z_dim 48, residual blocks, patchify) is rejected with a ConfigError.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -46,7 +48,12 @@ class CausalCache {
     torch::Tensor frames;  // [B, C, <=2, H, W] when state == kFrames
   };
   // Call at the start of every chunk (official `feat_idx = [0]`).
-  void rewind() { index_ = 0; }
+  void rewind() {
+    index_ = 0;
+    ++chunks_;
+  }
+  // True during the first chunk of a stream (W22 Decoder3d's first_chunk).
+  bool first_chunk() const { return chunks_ <= 1; }
   Slot& next();
   size_t size() const { return slots_.size(); }
   // Bytes held by the cached frames (for diagnostics).
@@ -55,7 +62,21 @@ class CausalCache {
  private:
   std::vector<Slot> slots_;
   size_t index_ = 0;
+  int64_t chunks_ = 0;
 };
+
+// W22 AvgDown3D (encoder shortcut): front zero-pad T to a multiple of ft, fold (t, h, w) sub-positions
+// into channels (c*ft*fs*fs + t*fs*fs + h*fs + w), average groups of C*ft*fs*fs/out consecutive ones.
+// x [B, C, T, H, W] -> [B, out, ceil(T/ft), H/fs, W/fs].
+torch::Tensor avg_down_3d(const torch::Tensor& x, int64_t out, int64_t ft, int64_t fs);
+// W22 DupUp3D (decoder shortcut): each channel repeated out*ft*fs*fs/C times, unfolded into
+// (t, h, w) sub-positions; `first_chunk` drops the first ft - 1 frames.
+// x [B, C, T, H, W] -> [B, out, T*ft (- ft + 1), H*fs, W*fs].
+torch::Tensor dup_up_3d(const torch::Tensor& x, int64_t out, int64_t ft, int64_t fs, bool first_chunk);
+// W22 patchify / unpatchify (einops "b c f (h q) (w r) <-> b (c r q) f h w"): [B, C, F, pH, pW] <->
+// [B, C*p*p, F, H, W], channel c*p*p + r*p + q (r = column offset, q = row offset).
+torch::Tensor patchify(const torch::Tensor& x, int64_t p);
+torch::Tensor unpatchify(const torch::Tensor& x, int64_t p);
 
 // W21 CausalConv3d: time padded only in front (2*pt frames: cached frames first, zeros for the
 // rest); space padded symmetrically by the conv.
@@ -107,7 +128,8 @@ TORCH_MODULE(AttentionBlock);
 class ResampleImpl : public torch::nn::Module {
  public:
   enum class Mode { kUpsample2d, kUpsample3d, kDownsample2d, kDownsample3d };
-  ResampleImpl(int64_t dim, Mode mode, const torch::TensorOptions& options);
+  // keep_channels: the upsampling conv keeps the channel count (Wan2.2); Wan2.1's halves it.
+  ResampleImpl(int64_t dim, Mode mode, const torch::TensorOptions& options, bool keep_channels = false);
   torch::Tensor forward(const torch::Tensor& x, CausalCache& cache);
   Mode mode() const { return mode_; }
 
@@ -131,8 +153,23 @@ class MidBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MidBlock);
 
-// W21 Encoder3d / DF WanEncoder3d (non-residual): conv_in, down_blocks (flat: resnets and
-// Resamples), mid_block, norm_out, conv_out -> 2*z_dim channels.
+// W22 Down_ResidualBlock / DF WanResidualDownBlock: resnets, an optional downsampler, and the
+// AvgDown3D shortcut of the block input added after them.
+class DownBlockImpl : public torch::nn::Module {
+ public:
+  DownBlockImpl(int64_t in, int64_t out, int64_t num_res_blocks, bool temporal, bool down,
+                const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, CausalCache& cache);
+
+ private:
+  std::vector<ResidualBlock> resnets_;
+  Resample downsampler_{nullptr};
+  int64_t out_, factor_t_, factor_s_;
+};
+TORCH_MODULE(DownBlock);
+
+// W21 Encoder3d / DF WanEncoder3d: conv_in, down_blocks (Wan2.1: flat resnets and Resamples;
+// Wan2.2: DownBlocks), mid_block, norm_out, conv_out -> 2*z_dim channels.
 class Encoder3dImpl : public torch::nn::Module {
  public:
   Encoder3dImpl(const WanVAEConfig& config, const torch::TensorOptions& options);
@@ -144,22 +181,27 @@ class Encoder3dImpl : public torch::nn::Module {
   torch::nn::ModuleList down_blocks_{nullptr};
   std::vector<ResidualBlock> resnets_;  // typed views of down_blocks_ (null where a Resample sits)
   std::vector<Resample> resamples_;
+  std::vector<DownBlock> residual_blocks_;  // Wan2.2
   MidBlock mid_block_{nullptr};
   t2v::nn::NormWeight norm_out_{nullptr};
 };
 TORCH_MODULE(Encoder3d);
 
-// DF WanUpBlock (W21 flat `upsamples`): resnets.0..num_res_blocks, optional upsamplers.0.
+// DF WanUpBlock (W21 flat `upsamples`): resnets.0..num_res_blocks, optional upsamplers.0; or, with
+// `residual` (W22 Up_ResidualBlock / DF WanResidualUpBlock), resnets, an optional `upsampler` that
+// keeps the channels, and the DupUp3D shortcut of the block input when it upsamples.
 class UpBlockImpl : public torch::nn::Module {
  public:
   // upsample: the level's Resample mode, or nullopt for the last level (no upsampler).
   UpBlockImpl(int64_t in, int64_t out, int64_t num_res_blocks, std::optional<ResampleImpl::Mode> upsample,
-              const torch::TensorOptions& options);
+              const torch::TensorOptions& options, bool residual = false);
   torch::Tensor forward(const torch::Tensor& x, CausalCache& cache);
 
  private:
   std::vector<ResidualBlock> resnets_;
   Resample upsampler_{nullptr};
+  bool shortcut_ = false;
+  int64_t out_ = 0, factor_t_ = 1;
 };
 TORCH_MODULE(UpBlock);
 
@@ -201,7 +243,8 @@ class WanVAEImpl : public torch::nn::Module {
   // at other scales, other channel counts).
   WanVAEImpl(const WanVAEConfig& config, const torch::TensorOptions& options);
 
-  // z [16, T, h, w] normalised latent -> sink gets 1 + 4(T-1) frames, [3, n, 8h, 8w] per call.
+  // z [z_dim, T, h, w] normalised latent -> sink gets 1 + 4(T-1) frames, [3, n, sh, sw] per call
+  // (s = spatial_factor(): 8 for Wan2.1, 16 for Wan2.2).
   void decode_stream(const torch::Tensor& z, const FrameSink& sink, const VAEDecodeOptions& options = {});
   // Convenience (tests, short clips): the whole video [3, 1 + 4(T-1), 8h, 8w].
   torch::Tensor decode(const torch::Tensor& z, const VAEDecodeOptions& options = {});
@@ -219,10 +262,13 @@ class WanVAEImpl : public torch::nn::Module {
 
  private:
   void decode_tiled(const torch::Tensor& x, const FrameSink& sink, const VAEDecodeOptions& options);
+  // One latent frame through the decoder (and unpatchify): [B, 3, 1 or 4, H, W], unclamped.
+  torch::Tensor decode_frame(const torch::Tensor& x, vae::CausalCache& cache);
   torch::Tensor finish(torch::Tensor frames, const VAEDecodeOptions& options) const;
 
   WanVAEConfig config_;
-  int64_t spatial_factor_ = 8;
+  int64_t spatial_factor_ = 8;  // decoder upsampling x patch size
+  int64_t patch_ = 1;
   vae::Encoder3d encoder_{nullptr};
   vae::CausalConv3d quant_conv_{nullptr}, post_quant_conv_{nullptr};
   vae::Decoder3d decoder_{nullptr};
