@@ -58,6 +58,24 @@ std::pair<int, int> frames_of_latent(int latent, int s) {
   return {s * (latent - 1) + 1, s * latent};
 }
 
+// Reference: W22 wan/utils/utils.py best_output_size (used by wan/textimage2video.py WanTI2V.i2v).
+std::pair<int, int> best_output_size(int w, int h, int dw, int dh, double area) {
+  const double ratio = static_cast<double>(w) / h;
+  const double ow = std::sqrt(area * ratio), oh = area / ow;
+  // Python's float // is floor division.
+  const int ow1 = static_cast<int>(std::floor(ow / dw) * dw);
+  const int oh1 = ow1 > 0 ? static_cast<int>(std::floor(area / ow1 / dh) * dh) : 0;
+  const int oh2 = static_cast<int>(std::floor(oh / dh) * dh);
+  const int ow2 = oh2 > 0 ? static_cast<int>(std::floor(area / oh2 / dw) * dw) : 0;
+  if (ow1 < dw || oh1 < dh || ow2 < dw || oh2 < dh) {
+    throw UsageError("max_area " + std::to_string(static_cast<int64_t>(area)) + " is too small for a " + std::to_string(w) +
+                     "x" + std::to_string(h) + " image at multiples of " + std::to_string(dw) + "x" + std::to_string(dh));
+  }
+  const double r1 = static_cast<double>(ow1) / oh1, r2 = static_cast<double>(ow2) / oh2;
+  if (std::max(ratio / r1, r1 / ratio) < std::max(ratio / r2, r2 / ratio)) return {ow1, oh1};
+  return {ow2, oh2};
+}
+
 bool ConditionPlan::has_known() const {
   return std::any_of(latent_weight.begin(), latent_weight.end(), [](double w) { return w > 0; });
 }
@@ -162,8 +180,15 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
     const double ih = static_cast<double>(first.frames.size(1)), iw = static_cast<double>(first.frames.size(2));
     const double area = req.max_area ? static_cast<double>(*req.max_area)
                                      : static_cast<double>(lim.default_width) * lim.default_height;
-    g.height = side_for_area(area, ih / iw, lim.spatial_multiple);
-    g.width = side_for_area(area, iw / ih, lim.spatial_multiple);
+    if (lim.image_rule == GridLimits::ImageRule::kBestOutputSize) {
+      const auto [w, h] = best_output_size(static_cast<int>(iw), static_cast<int>(ih), lim.spatial_multiple,
+                                           lim.spatial_multiple, area);
+      g.width = w;
+      g.height = h;
+    } else {
+      g.height = side_for_area(area, ih / iw, lim.spatial_multiple);
+      g.width = side_for_area(area, iw / ih, lim.spatial_multiple);
+    }
     plan.notices.push_back("size " + std::to_string(*g.width) + "x" + std::to_string(*g.height) + " follows " +
                            describe(first) + " (" + std::to_string(static_cast<int>(iw)) + "x" +
                            std::to_string(static_cast<int>(ih)) + ") at " + std::to_string(static_cast<int64_t>(area)) +
@@ -221,7 +246,8 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
   }
   out.grid = resolve_grid(g, lim);
   const int G = out.grid.frames, T = out.grid.latent_frames;
-  for (auto& m : plan.inputs) m.fitted = fit_frames(m.frames, out.grid.width, out.grid.height, req.fit);
+  const auto resampler = lim.image_rule == GridLimits::ImageRule::kBestOutputSize ? Resampler::LanczosPil : Resampler::Bicubic;
+  for (auto& m : plan.inputs) m.fitted = fit_frames(m.frames, out.grid.width, out.grid.height, req.fit, resampler);
 
   // 4. Layout of the output and the sources' placements on the generated clip.
   if (ext >= 0 && !req.backward) {

@@ -13,6 +13,7 @@ extern "C" {
 #include <memory>
 
 #include "t2v/error.h"
+#include "t2v/io/image_resize.h"
 #include "t2v/pipeline/conditions.h"
 
 namespace t2v::pipeline {
@@ -75,15 +76,16 @@ MediaInput load_media(const fs::path& path, const std::string& field, io::Ration
   return m;
 }
 
-torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit) {
+torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit, Resampler resampler) {
   const int64_t h = frames.size(1), w = frames.size(2);
   if (h == height && w == width) return frames;
   int64_t rh = height, rw = width;
   if (fit != Fit::Stretch) {
     const double sx = static_cast<double>(width) / w, sy = static_cast<double>(height) / h;
     const double s = fit == Fit::Crop ? std::max(sx, sy) : std::min(sx, sy);
-    rw = std::llround(w * s);
-    rh = std::llround(h * s);
+    // Pillow's path mirrors W22 WanTI2V.i2v: Python round() (half to even) of the scaled size.
+    rw = resampler == Resampler::LanczosPil ? static_cast<int64_t>(std::nearbyint(w * s)) : std::llround(w * s);
+    rh = resampler == Resampler::LanczosPil ? static_cast<int64_t>(std::nearbyint(h * s)) : std::llround(h * s);
     if (fit == Fit::Crop) rw = std::max<int64_t>(rw, width), rh = std::max<int64_t>(rh, height);
     else rw = std::clamp<int64_t>(rw, 1, width), rh = std::clamp<int64_t>(rh, 1, height);
   }
@@ -94,13 +96,18 @@ torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit
   constexpr int64_t kChunk = 16;  // bounds the float copy of a long clip
   for (int64_t f0 = 0; f0 < frames.size(0); f0 += kChunk) {
     const int64_t f1 = std::min<int64_t>(f0 + kChunk, frames.size(0));
-    auto x = frames.slice(0, f0, f1).permute({0, 3, 1, 2}).to(torch::kFloat32);  // [n, 3, h, w]
-    x = F::interpolate(x, F::InterpolateFuncOptions()
-                              .size(std::vector<int64_t>{rh, rw})
-                              .mode(torch::kBicubic)
-                              .align_corners(false)
-                              .antialias(shrink));  // [n, 3, rh, rw]
-    auto u8 = x.round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1});  // [n, rh, rw, 3]
+    torch::Tensor u8;  // [n, rh, rw, 3]
+    if (resampler == Resampler::LanczosPil) {
+      u8 = io::resize_lanczos_pil(frames.slice(0, f0, f1), rw, rh);
+    } else {
+      auto x = frames.slice(0, f0, f1).permute({0, 3, 1, 2}).to(torch::kFloat32);  // [n, 3, h, w]
+      x = F::interpolate(x, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{rh, rw})
+                                .mode(torch::kBicubic)
+                                .align_corners(false)
+                                .antialias(shrink));  // [n, 3, rh, rw]
+      u8 = x.round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1});
+    }
     if (fit == Fit::Pad) {
       const int64_t oy = (height - rh) / 2, ox = (width - rw) / 2;
       out.slice(0, f0, f1).slice(1, oy, oy + rh).slice(2, ox, ox + rw).copy_(u8);

@@ -11,7 +11,11 @@
 #include "support/golden.h"
 #include "support/temp_dir.h"
 #include "t2v/diffusion/denoise.h"
+#include "t2v/error.h"
+#include "t2v/io/image_resize.h"
 #include "t2v/io/safetensors.h"
+#include "t2v/io/video_writer.h"
+#include "t2v/pipeline/conditions.h"
 #include "t2v/models/wan/family.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/transformer.h"
@@ -146,4 +150,95 @@ TEST_P(Ti2v, ImageToVideoMechanismMatchesOfficial) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Ti2v, ::testing::Values("diffusers", "comfy"));
 
+}  // namespace
+
+namespace {
+// The official TI2V image preprocessing, step by step: best_output_size, Pillow LANCZOS to cover,
+// centre crop; the uint8 result is bit-exact.
+TEST(Ti2vPreprocessing, SizeRuleAndLanczosMatchTheOfficialImage) {
+  const std::string f = kCases + "i2v_img100x70_area6144_f9.safetensors";
+  const auto c = case_of(f);
+  const auto image = test::load_case_tensor(f, "image_u8");  // [70, 100, 3]
+  const int iw = static_cast<int>(image.size(1)), ih = static_cast<int>(image.size(0));
+  const auto [ow, oh] = pipeline::best_output_size(iw, ih, 32, 32, c.at("max_area").get<double>());
+  EXPECT_EQ(ow, 96);
+  EXPECT_EQ(oh, 64);
+  const double s = std::max(static_cast<double>(ow) / iw, static_cast<double>(oh) / ih);
+  const auto rw = static_cast<int64_t>(std::nearbyint(iw * s)), rh = static_cast<int64_t>(std::nearbyint(ih * s));
+  auto resized = io::resize_lanczos_pil(image.unsqueeze(0), rw, rh)[0];  // [67, 96, 3]
+  auto crop = resized.narrow(0, (rh - oh) / 2, oh).narrow(1, (rw - ow) / 2, ow);
+  const auto expected = test::load_case_tensor(f, "image_preprocessed_u8");
+  const auto diff = (crop.to(torch::kInt32) - expected.to(torch::kInt32)).abs();
+  EXPECT_EQ(diff.max().item<int>(), 0) << "pixels differing: " << diff.gt(0).sum().item<int64_t>();
+  // Ties go to the height-first candidate; other aspects keep multiples of 32 within the area.
+  for (const auto& [w, h] : std::vector<std::pair<int, int>>{{1920, 1080}, {1080, 1920}, {1000, 1000}, {333, 777}}) {
+    const auto [bw, bh] = pipeline::best_output_size(w, h, 32, 32, 1280.0 * 704);
+    EXPECT_EQ(bw % 32, 0);
+    EXPECT_EQ(bh % 32, 0);
+    EXPECT_LE(bw * bh, 1280 * 704);
+  }
+  EXPECT_THROW(pipeline::best_output_size(100, 70, 32, 32, 500), UsageError);
+}
+}  // namespace
+
+namespace {
+// The whole image-to-video request, as `t2v generate --image IMG --max-area 6144` plans and runs it
+// on TI2V-5B: the size rule and the LANCZOS fitting give the official preprocessed image bit-exact,
+// and the run matches WanTI2V.i2v step by step.
+class Ti2vImage : public test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(Ti2vImage, ImageToVideoThroughThePipeline) {
+  const std::string f = kCases + "i2v_img100x70_area6144_f9.safetensors";
+  const auto c = case_of(f);
+  const auto image = test::load_case_tensor(f, "image_u8");  // [70, 100, 3]
+  const fs::path png = dir_ / "image.png";
+  {
+    io::VideoWriterOptions o;
+    o.path = png;
+    o.width = static_cast<int>(image.size(1));
+    o.height = static_cast<int>(image.size(0));
+    o.fps = {24, 1};
+    io::VideoWriter w(o);
+    w.write(image);
+    w.finish();
+  }
+  pipeline::Pipeline pipe(wan::make_model(open_layout(GetParam())));
+  pipeline::ConditionsRequest cr;
+  cr.conditions.push_back({png, 0, 1.0, "image"});
+  cr.max_area = c.at("max_area").get<int64_t>();
+  pipeline::GridRequest g;
+  g.frames = c.at("frame_num").get<int>();
+  g.fps = {24, 1};
+  auto planned = pipeline::plan_generation(cr, g, pipe.grid_limits());
+  ASSERT_EQ(planned.grid.width, 96);
+  ASSERT_EQ(planned.grid.height, 64);
+  EXPECT_TRUE(torch::equal(planned.plan.inputs[0].fitted[0], test::load_case_tensor(f, "image_preprocessed_u8")));
+
+  pipeline::GenerationSettings s;
+  s.prompt = c.at("prompt").get<std::string>();
+  s.negative_prompt = pipe.model().defaults().negative_prompt;
+  s.grid = planned.grid;
+  s.conditions = std::move(planned.plan);
+  s.fps = {24, 1};
+  s.steps = c.at("steps").get<int>();
+  s.shift = c.at("shift").get<double>();
+  s.guidance = c.at("guide").get<double>();
+  s.seed = c.at("seed").get<uint64_t>();
+  s.output = dir_ / "out.mp4";
+  s.save_intermediates = dir_ / "intermediates.safetensors";
+  (void)pipe.generate(s);
+  auto got = io::SafetensorsFile::open(s.save_intermediates);
+  std::vector<std::string> names = {"noise", "latent_final", "video"};
+  for (int i = 0; i < s.steps; ++i)
+    for (const char* n : {"latent_in", "noise_pred", "latent_out"}) names.push_back("step" + std::to_string(i) + "." + n);
+  for (const auto& name : names) {
+    ASSERT_TRUE(got->contains(name)) << name;
+    auto r = test::matches_golden(got->view(name), f, name);
+    EXPECT_TRUE(r) << GetParam() << " " << name << ": " << r.message();
+  }
+  auto r = test::matches_golden(got->view("known_latent").narrow(1, 0, 1), f, "z_image");
+  EXPECT_TRUE(r) << GetParam() << " z_image: " << r.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Ti2vImage, ::testing::Values("diffusers", "comfy"));
 }  // namespace

@@ -49,6 +49,11 @@ struct GridLimits {
   int default_height = 480;
   int default_frames = 81;
   int trained_area = 832 * 480;    // above ~1.1x this area a warning says quality may drop
+  // How an input image sets the output size and is resampled, as the family's official code does:
+  // kWanI2V: each side floor(sqrt(area * aspect) / multiple) * multiple (W21 image2video.py),
+  // bicubic; kBestOutputSize: W22 utils.py best_output_size, Pillow LANCZOS (W22 WanTI2V.i2v).
+  enum class ImageRule { kWanI2V, kBestOutputSize };
+  ImageRule image_rule = ImageRule::kWanI2V;
 };
 
 // Settings a generation uses when the request leaves them unset (the official configs' values, or

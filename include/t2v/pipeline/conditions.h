@@ -27,6 +27,13 @@ namespace t2v::pipeline {
 // How an input is brought to the output size: scale to cover then centre-crop (default), scale to
 // fit then pad with black, or stretch.
 enum class Fit { Crop, Pad, Stretch };
+// Bicubic (antialiased when shrinking), or Pillow's LANCZOS bit-exact (io/image_resize.h).
+enum class Resampler { Bicubic, LanczosPil };
+
+// W22 wan/utils/utils.py best_output_size: the (width, height), multiples of (dw, dh), nearest to
+// the w:h aspect within `area`; the width-first candidate wins only if its aspect error is strictly
+// smaller. UsageError when the area holds no such size.
+std::pair<int, int> best_output_size(int w, int h, int dw, int dh, double area);
 Fit parse_fit(const std::string& text);  // "crop" | "pad" | "stretch"; UsageError naming "fit"
 const char* fit_name(Fit fit);
 
@@ -127,15 +134,18 @@ struct PlannedGeneration {
 
 // Reads every input, fixes the generated clip's size and length, places the conditions and maps
 // them to latent frames. With no size in `grid_request`, the output follows the first input's
-// aspect ratio at `max_area` (default: the model's default area) by the Wan I2V rule
-// (W21 wan/image2video.py WanI2V.generate: h = floor(sqrt(area * H/W) / 16) * 16, likewise w).
+// aspect ratio at `max_area` (default: the model's default area) by the model's image rule
+// (limits.image_rule): the Wan I2V rule (W21 wan/image2video.py WanI2V.generate:
+// h = floor(sqrt(area * H/W) / 16) * 16, likewise w, bicubic fitting) or best_output_size with
+// Pillow LANCZOS fitting (W22 WanTI2V.i2v).
 // Extend and join: `grid_request.frames`/`duration` count the new frames (default: as many as
 // make the generated clip, overlaps included, the model's default length). Errors name the request
 // field: "image", "last_image", "cond", "init_video", "strength", "extend", "overlap", "join".
 PlannedGeneration plan_generation(const ConditionsRequest& request, GridRequest grid_request, const GridLimits& limits);
 
 // Brings uint8 frames [N, h, w, 3] to [N, height, width, 3] by `fit` (bicubic, antialiased when
-// shrinking; identity when the size already matches).
-torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit);
+// shrinking, or Pillow LANCZOS; identity when the size already matches).
+torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit,
+                         Resampler resampler = Resampler::Bicubic);
 
 }  // namespace t2v::pipeline

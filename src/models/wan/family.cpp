@@ -156,6 +156,7 @@ class WanModel final : public models::VideoModel {
       lim.default_height = 704;
       lim.default_frames = 121;
       lim.trained_area = 1280 * 704;
+      lim.image_rule = models::GridLimits::ImageRule::kBestOutputSize;
     }
     if (d.width && d.height) {
       lim.default_width = *d.width;
