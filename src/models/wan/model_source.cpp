@@ -42,13 +42,9 @@ fs::path require_dir(const fs::path& root, const std::string& name) {
 // wan_i2v_A14B.py 0.900).
 double default_boundary_ratio(const WanTransformerConfig& c) { return c.model_type == "i2v" ? 0.9 : 0.875; }
 
-Component canonical_component_of(const fs::path& file, const char* role) {
-  return canonical_component(role, io::TensorStore::open(file), nullptr);
-}
-
 // A DiT single file: config from `wan_config` metadata, else from shapes (heads = dim / 128).
 void open_single_transformer(const fs::path& file, Component& component, WanTransformerConfig& config) {
-  component = canonical_component_of(file, "transformer");
+  component = canonical_component("transformer", io::TensorStore::open(file), nullptr);
   const std::string wan_cfg = metadata_or_empty(component.store, "wan_config");
   if (!wan_cfg.empty()) {
     const std::string where = file.string() + " (wan_config metadata)";
@@ -63,10 +59,10 @@ void open_single_transformer(const fs::path& file, Component& component, WanTran
 // Swapped experts denoise with the wrong model at every step and give noise, silently. A file that
 // says which expert it is (`wan_expert` in its config metadata, or ComfyUI's "high_noise"/"low_noise"
 // file names) must be given in its place.
-void check_expert_order(const SingleFilePaths& paths) {
-  const auto expert_of = [](const fs::path& file) -> std::string {
-    auto store = io::TensorStore::open(file);
-    const std::string cfg = metadata_or_empty(store, "wan_config");
+void check_expert_order(const Component& first_expert, const Component& second_expert) {
+  const auto expert_of = [](const Component& c) -> std::string {
+    const fs::path file = c.store.source();
+    const std::string cfg = metadata_or_empty(c.store, "wan_config");
     if (!cfg.empty()) {
       const auto j = io::parse_json_text(cfg, file.string() + " (wan_config metadata)");
       if (j.contains("wan_expert") && j["wan_expert"].is_string()) return j["wan_expert"].get<std::string>();
@@ -76,10 +72,10 @@ void check_expert_order(const SingleFilePaths& paths) {
     if (name.find("low_noise") != std::string::npos) return "low";
     return "";
   };
-  const std::string first = expert_of(paths.transformer), second = expert_of(paths.transformer_2);
+  const std::string first = expert_of(first_expert), second = expert_of(second_expert);
   if (first == "low" || second == "high") {
-    throw UsageError("transformer " + paths.transformer.string() + " is the " + (first.empty() ? "?" : first) +
-                     "-noise expert and transformer_2 " + paths.transformer_2.string() + " the " +
+    throw UsageError("transformer " + first_expert.store.source().string() + " is the " + (first.empty() ? "?" : first) +
+                     "-noise expert and transformer_2 " + second_expert.store.source().string() + " the " +
                      (second.empty() ? "?" : second) +
                      "-noise one: transformer must be the high-noise expert, transformer_2 the low-noise expert");
   }
@@ -264,7 +260,7 @@ WanModelSource open_single_files(const SingleFilePaths& paths) {
     open_single_transformer(paths.transformer_2, src.transformer_2, src.transformer_2_config);
     src.transformer_2.role = "transformer_2";
     src.boundary_ratio = default_boundary_ratio(src.transformer_config);
-    check_expert_order(paths);
+    check_expert_order(src.transformer, src.transformer_2);
   }
 
   src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(paths.text_encoder), nullptr);
