@@ -128,9 +128,10 @@ void add_condition_options(CLI::App* cmd, GenerateOptions* o) {
                   "FILE@FRAME[:STRENGTH]: place an image or clip at an output frame (negative counts from the "
                   "end: -1 = last); repeatable")
       ->group(c);
-  cmd->add_option("--fit", o->fit, "How inputs meet the output size: crop (cover, centre-crop) | pad | stretch")
+  cmd->add_option("--fit", o->fit,
+                  "How inputs meet the output size: crop (cover, centre-crop) | pad | stretch (default: crop; "
+                  "stretch on image-to-video models, as their official code)")
       ->check(CLI::IsMember({"crop", "pad", "stretch"}))
-      ->capture_default_str()
       ->group(c);
   cmd->add_option("--max-area", o->max_area,
                   "With no size given, the output takes the first input's aspect ratio at this many pixels "
@@ -291,7 +292,7 @@ pipeline::GenerationSettings resolve_settings(const GenerateOptions& o, const pi
   cr.backward = o.backward;
   cr.overlap = o.overlap;
   for (const auto& f : o.join) cr.join.emplace_back(f);
-  cr.fit = pipeline::parse_fit(o.fit);
+  if (!o.fit.empty()) cr.fit = pipeline::parse_fit(o.fit);
   cr.max_area = o.max_area;
   auto planned = pipeline::plan_generation(cr, g, p.grid_limits());
   s.grid = planned.grid;

@@ -63,7 +63,7 @@ struct GenerateOptions {
   std::optional<int> overlap;
   std::vector<std::string> join;  // A B
   std::vector<std::string> cond;  // FILE@FRAME[:STRENGTH]
-  std::string fit = "crop";
+  std::string fit;  // empty: the model's default (crop; stretch on Wan image-to-video models)
   std::optional<int64_t> max_area;
 };
 

@@ -41,6 +41,11 @@ void check_conditioning(const Conditioning& c, const torch::Tensor& noise) {
   } else if (c.known_at_t0) {
     throw Error("conditions: known_at_t0 without known frames");
   }
+  if (c.concat.defined() && (c.concat.dim() != 4 || c.concat.sizes().slice(1) != noise.sizes().slice(1))) {
+    std::ostringstream os;
+    os << "conditions: conditioning channels of shape " << c.concat.sizes() << " do not fit the latent " << noise.sizes();
+    throw Error(os.str());
+  }
 }
 
 // Per-latent-frame weight shaped to broadcast over [C, T, h, w].
@@ -77,6 +82,7 @@ torch::Tensor denoise(sampling::Sampler& sampler, const std::vector<Expert>& exp
     sampler.begin_at(first);
     latent = sampler.add_noise(c.init_latent.to(noise.device(), noise.scalar_type()), noise, first);
   }
+  const torch::Tensor concat = c.concat.defined() ? c.concat.to(noise.device(), noise.scalar_type()) : torch::Tensor();
   torch::Tensor known, weight;
   if (c.has_known()) {
     known = c.known_latent.to(noise.device(), noise.scalar_type());
@@ -112,9 +118,12 @@ torch::Tensor denoise(sampling::Sampler& sampler, const std::vector<Expert>& exp
     if (hooks.cached_velocity) v = hooks.cached_velocity(info, latent);
     if (!v.defined()) {
       const Expert& e = expert_for(experts, info.timestep);
+      info.expert = static_cast<int>(&e - experts.data());
+      info.guidance = e.guidance;
       auto t = timestep_input(info.timestep);  // [1] or [1, T]
       if (c.known_at_t0) dump(p + "t_frames", t[0]);
-      auto x = latent.unsqueeze(0);  // [1, C, T, h, w]
+      // [1, C (+ C'), T, h, w]: W22 WanModel.forward concatenates y after x (torch.cat([u, v])).
+      auto x = (concat.defined() ? torch::cat({latent, concat}, 0) : latent).unsqueeze(0);
       auto v_cond = e.denoiser->velocity(x, t, 0)[0].to(torch::kFloat32);
       auto v_uncond = e.denoiser->velocity(x, t, 1)[0].to(torch::kFloat32);
       v = v_uncond + e.guidance * (v_cond - v_uncond);

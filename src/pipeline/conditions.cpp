@@ -97,9 +97,12 @@ std::string frames_word(int n) { return std::to_string(n) + (n == 1 ? " frame" :
 
 std::string describe(const MediaInput& m) { return m.field + " " + m.path.filename().string(); }
 
-// Wan I2V: lat = floor(sqrt(area * aspect) / stride / patch) * patch, size = lat * stride.
-int side_for_area(double area, double aspect, int multiple) {
-  return std::max(multiple, static_cast<int>(std::floor(std::sqrt(area * aspect) / multiple + 1e-9)) * multiple);
+// Wan I2V: lat = floor(sqrt(x) / stride / patch) * patch, size = lat * stride, with x = area * h/w for
+// the height and area / (h/w) for the width, in the official float order (W21/W22 image2video.py:
+// np.sqrt(max_area * aspect_ratio) // 8 // 2 * 2; divisions by powers of two are exact, so this is
+// the official floor exactly, also where the product rounds just below a square).
+int side_for_area(double sqrt_of, int multiple) {
+  return std::max(multiple, static_cast<int>(std::floor(std::sqrt(sqrt_of) / multiple)) * multiple);
 }
 
 // Smallest 4k+1 (stride s) at or above n.
@@ -111,6 +114,10 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
   PlannedGeneration out;
   auto& plan = out.plan;
   const int s = lim.temporal_stride;
+  const bool mask = lim.known_frames == GridLimits::KnownFrames::kMaskChannels;
+  const char* needs_image =
+      "conditions: this is an image-to-video model (its DiT takes the known frames as mask channels); give an "
+      "image or another known frame (image, last_image, cond, extend or join)";
   // Combinations first: they need no file.
   if (!req.extend.empty() && !req.join.empty()) throw UsageError("extend cannot be combined with join");
   if (!req.join.empty() && req.join.size() != 2) throw UsageError("join takes exactly two clips (A and B)");
@@ -125,6 +132,11 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
   }
   for (const auto& c : req.conditions) {
     if (!(c.strength >= 0.0 && c.strength <= 1.0)) throw UsageError(c.field + ": strength must be in [0, 1]");
+    // The mask channels are binary, as the model was trained (W21/W22 image2video.py).
+    if (mask && c.strength != 1.0) {
+      throw UsageError(c.field + " " + c.path.string() + ": strength " + number(c.strength) +
+                       ": this model marks known frames in binary mask channels; a condition's strength must be 1");
+    }
   }
   if (req.max_area && (g.width || g.height || g.resolution || g.aspect)) {
     throw UsageError("max_area cannot be combined with a size, resolution or aspect");
@@ -134,6 +146,7 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
                      std::to_string(lim.spatial_multiple * lim.spatial_multiple) + " pixels");
   }
   if (req.empty()) {
+    if (mask) throw UsageError(needs_image);
     if (req.max_area) throw UsageError("max_area applies when an image or video sets the aspect ratio");
     out.grid = resolve_grid(g, lim);
     plan.latent_weight.assign(out.grid.latent_frames, 0.0);
@@ -186,8 +199,9 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
       g.width = w;
       g.height = h;
     } else {
-      g.height = side_for_area(area, ih / iw, lim.spatial_multiple);
-      g.width = side_for_area(area, iw / ih, lim.spatial_multiple);
+      const double aspect = ih / iw;
+      g.height = side_for_area(area * aspect, lim.spatial_multiple);
+      g.width = side_for_area(area / aspect, lim.spatial_multiple);
     }
     plan.notices.push_back("size " + std::to_string(*g.width) + "x" + std::to_string(*g.height) + " follows " +
                            describe(first) + " (" + std::to_string(static_cast<int>(iw)) + "x" +
@@ -246,8 +260,15 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
   }
   out.grid = resolve_grid(g, lim);
   const int G = out.grid.frames, T = out.grid.latent_frames;
-  const auto resampler = lim.image_rule == GridLimits::ImageRule::kBestOutputSize ? Resampler::LanczosPil : Resampler::Bicubic;
-  for (auto& m : plan.inputs) m.fitted = fit_frames(m.frames, out.grid.width, out.grid.height, req.fit, resampler);
+  plan.known_frames = lim.known_frames;
+  plan.width = out.grid.width;
+  plan.height = out.grid.height;
+  // The official image-to-video code stretches (no crop); elsewhere cropping keeps the aspect.
+  plan.fit = req.fit.value_or(lim.image_rule == GridLimits::ImageRule::kWanI2VFloat ? Fit::Stretch : Fit::Crop);
+  plan.resampler = lim.image_rule == GridLimits::ImageRule::kBestOutputSize ? Resampler::LanczosPil
+                   : lim.image_rule == GridLimits::ImageRule::kWanI2VFloat ? Resampler::BicubicFloat
+                                                                            : Resampler::Bicubic;
+  for (auto& m : plan.inputs) m.fitted = fit_frames(m.frames, plan.width, plan.height, plan.fit, plan.resampler);
 
   // 4. Layout of the output and the sources' placements on the generated clip.
   if (ext >= 0 && !req.backward) {
@@ -313,6 +334,18 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
     }
   }
   plan.latent_weight.assign(T, 0.0);
+  if (mask) {
+    // Known pixel frames are marked frame by frame: conditions may share a latent frame.
+    if (plan.placements.empty()) throw UsageError(needs_image);
+    plan.frame_weight.assign(G, 0.0);
+    for (const auto& p : plan.placements) {
+      for (int f = p.frame; f < p.frame + p.count; ++f) {
+        plan.frame_weight[f] = 1.0;
+        plan.latent_weight[latent_of_frame(f, s)] = 1.0;
+      }
+    }
+    return out;
+  }
   std::vector<int> owner(T, -1);
   for (size_t k = 0; k < plan.placements.size(); ++k) {
     const auto& p = plan.placements[k];
@@ -363,6 +396,42 @@ torch::Tensor ConditionPlan::known_video(int s) const {
   out.reserve(frames);
   for (const auto& [input, index] : filled) out.push_back(inputs[input].fitted[index]);  // [H, W, 3]
   return torch::stack(out).permute({3, 0, 1, 2}).to(torch::kFloat32).div(127.5).sub(1.0);  // [3, F, H, W]
+}
+
+torch::Tensor ConditionPlan::masked_video() const {
+  const int frames = static_cast<int>(frame_weight.size());
+  if (frames == 0) return {};
+  auto video = torch::zeros({3, frames, height, width});  // [3, F, H, W]
+  for (const auto& p : placements) {
+    // Fitted from the decoded frames in float, as the official code interpolates the [-1, 1] image.
+    auto x = fit_frames_float(inputs[p.input].frames.slice(0, p.src_first, p.src_first + p.count), width, height, fit);
+    video.slice(1, p.frame, p.frame + p.count).copy_(x.permute({1, 0, 2, 3}));  // [n, 3, H, W] -> [3, n, H, W]
+  }
+  return video;
+}
+
+std::pair<torch::Tensor, torch::Tensor> ConditionPlan::first_known_image() const {
+  if (placements.empty()) return {};
+  auto first = *std::min_element(placements.begin(), placements.end(),
+                                 [](const Placement& a, const Placement& b) { return a.frame < b.frame; });
+  auto u8 = inputs[first.input].frames.slice(0, first.src_first, first.src_first + 1);  // [1, h, w, 3]
+  auto raw = u8.permute({0, 3, 1, 2}).to(torch::kFloat32).div(255).sub(0.5).div(0.5)[0];
+  auto fitted = resampler == Resampler::BicubicFloat ? fit_frames_float(u8, width, height, fit)[0]
+                                                     : inputs[first.input].fitted[first.src_first].permute({2, 0, 1})
+                                                           .to(torch::kFloat32).div(127.5).sub(1.0);
+  return {raw, fitted};
+}
+
+torch::Tensor mask_channels(const std::vector<double>& m, int s, int64_t h, int64_t w) {
+  const int frames = static_cast<int>(m.size());
+  if (frames < 1 || (frames - 1) % s != 0) {
+    throw Error("mask: " + std::to_string(frames) + " frames is not " + std::to_string(s) + "k+1");
+  }
+  std::vector<float> seq(s, static_cast<float>(m[0]));  // frame 0 repeated s times
+  for (int f = 1; f < frames; ++f) seq.push_back(static_cast<float>(m[f]));
+  const int64_t T = static_cast<int64_t>(seq.size()) / s;
+  auto v = torch::tensor(seq).view({T, s}).transpose(0, 1);  // [s, T]
+  return v.view({s, T, 1, 1}).expand({s, T, h, w}).contiguous();
 }
 
 torch::Tensor ConditionPlan::init_video(int frames) const {

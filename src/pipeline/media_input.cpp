@@ -7,6 +7,7 @@ extern "C" {
 #include <libavutil/sha.h>
 }
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -76,24 +77,70 @@ MediaInput load_media(const fs::path& path, const std::string& field, io::Ration
   return m;
 }
 
+namespace {
+
+// The scaled size before the crop or pad of `fit`.
+std::pair<int64_t, int64_t> scaled_size(int64_t w, int64_t h, int width, int height, Fit fit, Resampler resampler) {
+  if (fit == Fit::Stretch) return {width, height};
+  const double sx = static_cast<double>(width) / w, sy = static_cast<double>(height) / h;
+  const double s = fit == Fit::Crop ? std::max(sx, sy) : std::min(sx, sy);
+  // Pillow's path mirrors W22 WanTI2V.i2v: Python round() (half to even) of the scaled size.
+  int64_t rw = resampler == Resampler::LanczosPil ? static_cast<int64_t>(std::nearbyint(w * s)) : std::llround(w * s);
+  int64_t rh = resampler == Resampler::LanczosPil ? static_cast<int64_t>(std::nearbyint(h * s)) : std::llround(h * s);
+  if (fit == Fit::Crop) return {std::max<int64_t>(rw, width), std::max<int64_t>(rh, height)};
+  return {std::clamp<int64_t>(rw, 1, width), std::clamp<int64_t>(rh, 1, height)};
+}
+
+// Places `scaled` [n, rh, rw, ...] (dims 1, 2 = rows, columns) into out[f0:f1]: centre crop or pad.
+void place(torch::Tensor& out, int64_t f0, const torch::Tensor& scaled, Fit fit, int row_dim) {
+  const int64_t height = out.size(row_dim), width = out.size(row_dim + 1);
+  const int64_t rh = scaled.size(row_dim), rw = scaled.size(row_dim + 1);
+  auto dst = out.slice(0, f0, f0 + scaled.size(0));
+  if (fit == Fit::Pad) {
+    const int64_t oy = (height - rh) / 2, ox = (width - rw) / 2;
+    dst.slice(row_dim, oy, oy + rh).slice(row_dim + 1, ox, ox + rw).copy_(scaled);
+  } else {
+    const int64_t oy = (rh - height) / 2, ox = (rw - width) / 2;
+    dst.copy_(scaled.slice(row_dim, oy, oy + height).slice(row_dim + 1, ox, ox + width));
+  }
+}
+
+constexpr int64_t kChunk = 16;  // bounds the float copy of a long clip
+
+}  // namespace
+
+torch::Tensor fit_frames_float(const torch::Tensor& frames, int width, int height, Fit fit) {
+  namespace F = torch::nn::functional;
+  const int64_t h = frames.size(1), w = frames.size(2);
+  const auto [rw, rh] = scaled_size(w, h, width, height, fit, Resampler::BicubicFloat);
+  auto out = torch::full({frames.size(0), 3, height, width}, -1.0f);  // pad bars: black
+  for (int64_t f0 = 0; f0 < frames.size(0); f0 += kChunk) {
+    const int64_t f1 = std::min<int64_t>(f0 + kChunk, frames.size(0));
+    // TF.to_tensor(img).sub_(0.5).div_(0.5): [n, 3, h, w] in [-1, 1].
+    auto x = frames.slice(0, f0, f1).permute({0, 3, 1, 2}).to(torch::kFloat32).div(255).sub(0.5).div(0.5);
+    if (rh != h || rw != w) {
+      x = F::interpolate(x, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{rh, rw})
+                                .mode(torch::kBicubic)
+                                .align_corners(false));  // [n, 3, rh, rw], not clamped
+    }
+    place(out, f0, x, fit, 2);
+  }
+  return out;
+}
+
 torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit, Resampler resampler) {
   const int64_t h = frames.size(1), w = frames.size(2);
   if (h == height && w == width) return frames;
-  int64_t rh = height, rw = width;
-  if (fit != Fit::Stretch) {
-    const double sx = static_cast<double>(width) / w, sy = static_cast<double>(height) / h;
-    const double s = fit == Fit::Crop ? std::max(sx, sy) : std::min(sx, sy);
-    // Pillow's path mirrors W22 WanTI2V.i2v: Python round() (half to even) of the scaled size.
-    rw = resampler == Resampler::LanczosPil ? static_cast<int64_t>(std::nearbyint(w * s)) : std::llround(w * s);
-    rh = resampler == Resampler::LanczosPil ? static_cast<int64_t>(std::nearbyint(h * s)) : std::llround(h * s);
-    if (fit == Fit::Crop) rw = std::max<int64_t>(rw, width), rh = std::max<int64_t>(rh, height);
-    else rw = std::clamp<int64_t>(rw, 1, width), rh = std::clamp<int64_t>(rh, 1, height);
+  if (resampler == Resampler::BicubicFloat) {
+    auto x = fit_frames_float(frames, width, height, fit);  // [N, 3, H, W]
+    return x.add(1).mul(127.5).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
   }
+  const auto [rw, rh] = scaled_size(w, h, width, height, fit, resampler);
   namespace F = torch::nn::functional;
   const bool shrink = rh < h || rw < w;
   auto out = fit == Fit::Pad ? torch::zeros({frames.size(0), height, width, 3}, torch::kUInt8)  // black bars
                              : torch::empty({frames.size(0), height, width, 3}, torch::kUInt8);
-  constexpr int64_t kChunk = 16;  // bounds the float copy of a long clip
   for (int64_t f0 = 0; f0 < frames.size(0); f0 += kChunk) {
     const int64_t f1 = std::min<int64_t>(f0 + kChunk, frames.size(0));
     torch::Tensor u8;  // [n, rh, rw, 3]
@@ -108,13 +155,7 @@ torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit
                                 .antialias(shrink));  // [n, 3, rh, rw]
       u8 = x.round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1});
     }
-    if (fit == Fit::Pad) {
-      const int64_t oy = (height - rh) / 2, ox = (width - rw) / 2;
-      out.slice(0, f0, f1).slice(1, oy, oy + rh).slice(2, ox, ox + rw).copy_(u8);
-    } else {
-      const int64_t oy = (rh - height) / 2, ox = (rw - width) / 2;
-      out.slice(0, f0, f1).copy_(u8.slice(1, oy, oy + height).slice(2, ox, ox + width));
-    }
+    place(out, f0, u8, fit, 1);
   }
   return out;
 }

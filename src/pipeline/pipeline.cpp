@@ -67,24 +67,46 @@ torch::Tensor to_uint8_frames(const torch::Tensor& video) {
   return x.permute({1, 2, 3, 0}).contiguous();  // [3, n, H, W] -> [n, H, W, 3]
 }
 
-diffusion::Conditioning Pipeline::encode_conditions(const GenerationSettings& s) {
+diffusion::Conditioning Pipeline::encode_conditions(const GenerationSettings& s,
+                                                    const std::function<void(const std::string&, const torch::Tensor&)>& save) {
   diffusion::Conditioning c;
   const auto& plan = s.conditions;
   const bool init = plan.init_input >= 0;
+  const auto lim = model_->grid_limits();
+  using KnownFrames = models::GridLimits::KnownFrames;
+  if (lim.known_frames == KnownFrames::kMaskChannels && plan.known_frames != KnownFrames::kMaskChannels) {
+    // A plan made for another model (or none): this DiT needs its mask channels.
+    throw UsageError("conditions: " + model_->name() + " is an image-to-video model; give an image or another known frame");
+  }
   if (!init && !plan.has_known()) return c;
   torch::NoGradGuard no_grad;
   const auto device = model_->runtime().device;
-  const int stride = model_->grid_limits().temporal_stride;
+  const int stride = lim.temporal_stride;
   if (init) {
     c.init_latent = model_->encode_video(plan.init_video(s.grid.frames));  // [C, T, h, w]
     c.strength = plan.strength;
   }
+  if (plan.known_frames == KnownFrames::kMaskChannels) {
+    // W22 wan/image2video.py WanI2V.generate: y = concat(mask [4, T, h, w], VAE latent of the known
+    // frames with zeros elsewhere [16, T, h, w]); the latent itself is never re-blended.
+    const auto [image_in, image_resized] = plan.first_known_image();
+    save("image_in", image_in);
+    save("image_resized", image_resized);
+    auto z = model_->encode_video(plan.masked_video());  // [C, T, h, w]
+    auto mask = mask_channels(plan.frame_weight, stride, z.size(2), z.size(3)).to(z.device(), z.scalar_type());
+    c.concat = torch::cat({mask, z}, 0);  // [s + C, T, h, w]
+    save("y", c.concat);
+    return c;
+  }
   if (plan.has_known()) {
-    auto z = model_->encode_video(plan.known_video(stride));  // [C, T', h, w], T' <= T
+    const auto video = plan.known_video(stride);  // [3, F', H, W]
+    auto z = model_->encode_video(video);         // [C, T', h, w], T' <= T
+    save("image_in", video);                      // the official names (W22 WanTI2V.i2v)
+    save("z_image", z);
     c.known_latent = torch::zeros({z.size(0), s.grid.latent_frames, z.size(2), z.size(3)}, z.options());
     c.known_latent.slice(1, 0, z.size(1)).copy_(z);
     c.known_weight = torch::tensor(plan.latent_weight, torch::kFloat32).to(device);  // [T]
-    c.known_at_t0 = model_->known_frames_at_t0();
+    c.known_at_t0 = lim.known_frames == KnownFrames::kCleanAtT0;
   }
   return c;
 }
@@ -130,7 +152,7 @@ GenerationResult Pipeline::generate(const GenerationSettings& s, const ProgressC
   const bool keep = !s.save_intermediates.empty();
   std::vector<std::pair<std::string, torch::Tensor>> saved;
   auto save = [&](const std::string& name, const torch::Tensor& t) {
-    if (keep) saved.emplace_back(name, t.detach().to(torch::kCPU).clone());
+    if (keep && t.defined()) saved.emplace_back(name, t.detach().to(torch::kCPU).clone());
   };
 
   // 1. Text.
@@ -145,7 +167,7 @@ GenerationResult Pipeline::generate(const GenerationSettings& s, const ProgressC
   check_interrupted();
 
   // 2. Conditions -> latents (VAE encode), before the DiT takes the memory.
-  diffusion::Conditioning conditioning = encode_conditions(s);
+  diffusion::Conditioning conditioning = encode_conditions(s, save);
   if (conditioning.known_latent.defined()) save("known_latent", conditioning.known_latent);
   if (conditioning.init_latent.defined()) save("init_latent", conditioning.init_latent);
 
@@ -170,12 +192,19 @@ GenerationResult Pipeline::generate(const GenerationSettings& s, const ProgressC
     experts.push_back({models[i].denoiser.get(), models[i].min_timestep, models[i].max_timestep, g});
   }
   diffusion::DenoiseHooks hooks;
+  std::vector<int64_t> step_expert;
+  std::vector<float> step_guide;
   hooks.progress = [&](const diffusion::StepInfo& info) {
+    // Intermediates name the expert as the official fixtures do: 1 = the first (high-noise) expert.
+    step_expert.push_back(info.expert == 0 && models.size() > 1 ? 1 : 0);
+    step_guide.push_back(static_cast<float>(info.guidance));
     if (progress.step) progress.step(info.step + 1, info.total_steps, info.seconds);
   };
   if (keep) hooks.dump = save;
   latent = diffusion::denoise(*sampler, experts, latent, conditioning, hooks);
   save("latent_final", latent);
+  if (models.size() > 1) save("step_expert", torch::tensor(step_expert, torch::kInt64));
+  save("step_guide", torch::tensor(step_guide, torch::kFloat32));
   result.denoise_seconds = seconds_since(t0);
 
   // 4. Metadata, latent file, then decode + write, frame by frame.

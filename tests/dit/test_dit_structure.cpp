@@ -14,6 +14,7 @@
 
 #include "support/golden.h"
 #include "t2v/models/wan/model_source.h"
+#include "t2v/models/wan/support.h"
 #include "t2v/models/wan/transformer.h"
 
 namespace t2v::test {
@@ -161,7 +162,13 @@ TEST_P(RealConfigs, ConfigFromTensorShapesAndModuleKeys) {
   EXPECT_EQ(c.freq_dim, 256);
   EXPECT_EQ(c.text_len, 512);
   EXPECT_EQ(c.patch_size, (std::array<int64_t, 3>{1, 2, 2}));
+  // in_dim 36 = noise + mask + image latent (Wan2.2 I2V-A14B, no img_emb: no CLIP); 48 = TI2V-5B.
+  EXPECT_EQ(c.model_type, m.in == 36 ? "i2v" : m.in == 48 ? "ti2v" : "t2v");
+  EXPECT_EQ(c.image_dim, 0);
   EXPECT_EQ(src.transformer.store.size(), static_cast<size_t>(15 + 27 * m.layers));
+  if (m.in != 48) {  // with the 16-channel Wan2.1 VAE (the tiny one): a model t2v runs
+    EXPECT_FALSE(wan::unsupported_reason(src).has_value()) << *wan::unsupported_reason(src);
+  }
 
   // Parameters are never written, so a real-size model costs address space only.
   wan::WanTransformer3DModel model(c, torch::kBFloat16, torch::kCPU);
@@ -176,6 +183,10 @@ INSTANTIATE_TEST_SUITE_P(
                       RealModel{"wan21_t2v_14B", 5120, 40, 40, 13824, 16, 16, "F8_E4M3", 1, ""},
                       RealModel{"wan22_ti2v_5B", 3072, 24, 30, 14336, 48, 48, "BF16", 2, ""},
                       RealModel{"wan22_t2v_A14B_high_noise", 5120, 40, 40, 13824, 16, 16, "F8_E4M3", 1,
+                                "model.diffusion_model."},
+                      RealModel{"wan22_t2v_A14B_low_noise", 5120, 40, 40, 13824, 16, 16, "F8_E4M3", 1, ""},
+                      RealModel{"wan22_i2v_A14B_high_noise", 5120, 40, 40, 13824, 36, 16, "F8_E4M3", 1, ""},
+                      RealModel{"wan22_i2v_A14B_low_noise", 5120, 40, 40, 13824, 36, 16, "F8_E4M3", 1,
                                 "model.diffusion_model."}),
     [](const auto& info) { return std::string(info.param.name); });
 

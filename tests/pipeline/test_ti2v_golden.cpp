@@ -48,7 +48,7 @@ TEST_P(Ti2v, OpensWithTheOfficialDefaults) {
   auto model = wan::make_model(open_layout(GetParam()));
   EXPECT_EQ(model->family(), "wan2.2");
   EXPECT_FALSE(model->unsupported_reason().has_value()) << *model->unsupported_reason();
-  EXPECT_TRUE(model->known_frames_at_t0());
+  EXPECT_EQ(model->grid_limits().known_frames, models::GridLimits::KnownFrames::kCleanAtT0);
   EXPECT_EQ(model->latent_channels(), 48);
   // W22 wan/configs/wan_ti2v_5B.py: 1280*704, 121 frames at 24 fps, 50 steps, shift 5, guide 5.
   const auto d = model->defaults();

@@ -31,7 +31,10 @@ double tolerance(const std::string& file, const std::string& tensor, bool strict
 ::testing::AssertionResult all_close(const torch::Tensor& got, const torch::Tensor& expected, double atol);
 // int64 / uint8 tensors: exactly equal.
 ::testing::AssertionResult all_equal(const torch::Tensor& got, const torch::Tensor& expected);
-// Compares with the fixture's own tolerance.
+// uint8 frames: |got - expected| <= max_abs everywhere and at most max_fraction of the values differ.
+::testing::AssertionResult uint8_close(const torch::Tensor& got, const torch::Tensor& expected, int max_abs,
+                                       double max_fraction);
+// Compares with the fixture's own rule in tolerances.json: allclose (atol), exact, or uint8.
 ::testing::AssertionResult matches_golden(const torch::Tensor& got, const std::string& file,
                                           const std::string& tensor);
 

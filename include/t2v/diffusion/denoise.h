@@ -56,6 +56,10 @@ struct Conditioning {
   torch::Tensor known_latent;  // [C, T, h, w] clean latents; undefined = no known frames
   torch::Tensor known_weight;  // [T] float32 per latent frame in [0, 1] (0 = free)
   bool known_at_t0 = false;    // impose clean + per-frame timesteps (see above)
+  // Conditioning channels appended after the latent on the channel axis at every model pass, the
+  // same for both guidance branches and every step (mask + image latent of Wan image-to-video DiTs:
+  // W22 wan/image2video.py WanI2V.generate `y`, concatenated in WanModel.forward). Undefined = none.
+  torch::Tensor concat;        // [C', T, h, w]
 
   bool has_known() const { return known_latent.defined(); }
 };
@@ -65,6 +69,8 @@ struct StepInfo {
   int first_step = 0;      // the run's first step (video-to-video skips the ones before)
   int total_steps = 0;     // grid size
   int64_t timestep = 0;
+  int expert = -1;         // index of the expert that ran the step (-1: the step cache answered)
+  double guidance = 0;     // that expert's guidance scale
   double seconds = 0;      // wall time of this step
 };
 

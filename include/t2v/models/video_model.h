@@ -51,9 +51,19 @@ struct GridLimits {
   int trained_area = 832 * 480;    // above ~1.1x this area a warning says quality may drop
   // How an input image sets the output size and is resampled, as the family's official code does:
   // kWanI2V: each side floor(sqrt(area * aspect) / multiple) * multiple (W21 image2video.py),
-  // bicubic; kBestOutputSize: W22 utils.py best_output_size, Pillow LANCZOS (W22 WanTI2V.i2v).
-  enum class ImageRule { kWanI2V, kBestOutputSize };
+  // bicubic (antialiased when shrinking) to uint8, cropped by default (models with no image input of
+  // their own); kWanI2VFloat: the same size, PyTorch bicubic on the [-1, 1] floats, no antialias, no
+  // rounding, stretched by default (W21/W22 image2video.py WanI2V.generate); kBestOutputSize: W22
+  // utils.py best_output_size, Pillow LANCZOS (W22 WanTI2V.i2v).
+  enum class ImageRule { kWanI2V, kWanI2VFloat, kBestOutputSize };
   ImageRule image_rule = ImageRule::kWanI2V;
+  // How known frames (images, clips) condition the model, which also sets how conditions are
+  // planned: kRenoised: whole latent frames imposed at each step's noise level (models without
+  // conditioning inputs); kCleanAtT0: whole latent frames imposed clean with their tokens at t = 0
+  // (Wan2.2 TI2V-5B); kMaskChannels: pixel frames marked in mask channels and their VAE latent
+  // appended to the DiT input (Wan image-to-video DiTs), so a condition needs no latent boundary.
+  enum class KnownFrames { kRenoised, kCleanAtT0, kMaskChannels };
+  KnownFrames known_frames = KnownFrames::kRenoised;
 };
 
 // Settings a generation uses when the request leaves them unset (the official configs' values, or
@@ -68,8 +78,10 @@ struct ModelDefaults {
   std::string negative_prompt;
 };
 
-// One guidance branch of a denoiser: the velocity for x [1, C, T, h, w] at timestep t: int64 [1], or
-// float32 [1, T] with one timestep per latent frame (known frames at t = 0, Wan2.2 TI2V style).
+// One guidance branch of a denoiser: the velocity [1, C, T, h, w] for x [1, C + C', T, h, w] (the
+// latent, followed by the conditioning channels of mask-channel models, C' = 0 otherwise) at
+// timestep t: int64 [1], or float32 [1, T] with one timestep per latent frame (known frames at t = 0,
+// Wan2.2 TI2V style).
 // branch 0 = conditional (the prompt), 1 = unconditional (the negative prompt).
 class Denoiser {
  public:
@@ -101,10 +113,6 @@ class VideoModel {
   virtual GridLimits grid_limits() const = 0;
   virtual ModelDefaults defaults() const = 0;
   virtual int64_t latent_channels() const = 0;  // the VAE's z_dim: the noise is drawn with it
-  // How known latent frames (images, clips) condition this model: false = re-noised to each step's
-  // level (models without conditioning inputs); true = imposed clean at timestep 0 (models trained
-  // so, as Wan2.2 TI2V-5B: diffusion::Conditioning::known_at_t0).
-  virtual bool known_frames_at_t0() const { return false; }
   virtual const RuntimeOptions& runtime() const = 0;
 
   // One fp32 context per prompt (on the CPU); the text encoder is loaded for the call and freed

@@ -27,8 +27,9 @@ namespace t2v::pipeline {
 // How an input is brought to the output size: scale to cover then centre-crop (default), scale to
 // fit then pad with black, or stretch.
 enum class Fit { Crop, Pad, Stretch };
-// Bicubic (antialiased when shrinking), or Pillow's LANCZOS bit-exact (io/image_resize.h).
-enum class Resampler { Bicubic, LanczosPil };
+// Bicubic (antialiased when shrinking), Pillow's LANCZOS bit-exact (io/image_resize.h), or PyTorch
+// bicubic on the [-1, 1] floats without antialias or rounding (W21/W22 image2video.py WanI2V).
+enum class Resampler { Bicubic, LanczosPil, BicubicFloat };
 
 // W22 wan/utils/utils.py best_output_size: the (width, height), multiples of (dw, dh), nearest to
 // the w:h aspect within `area`; the width-first candidate wins only if its aspect error is strictly
@@ -57,7 +58,7 @@ struct ConditionsRequest {
   bool backward = false;                     // extend: generate the frames before the clip
   std::optional<int> overlap;                // extend/join: source frames that condition the new part
   std::vector<std::filesystem::path> join;   // empty or exactly two clips: A, then B
-  Fit fit = Fit::Crop;
+  std::optional<Fit> fit;                    // default: the model's (crop; stretch for Wan I2V DiTs)
   std::optional<int64_t> max_area;           // output area in pixels when no size is given
 
   bool empty() const {
@@ -110,8 +111,15 @@ struct ConditionPlan {
   int init_input = -1;                // index into inputs, or -1
   int init_frames = 0;                // frames of the init video used (the generated clip's length)
   double strength = 1.0;
-  // Per latent frame of the generated clip, the weight its known latent is imposed with (0 = free).
+  // Per latent frame of the generated clip, the weight its known latent is imposed with (0 = free);
+  // for mask-channel models 1 where any of its frames is known.
   std::vector<double> latent_weight;
+  // Mask-channel models: per frame of the generated clip, 1 = known, 0 = free.
+  std::vector<double> frame_weight;
+  GridLimits::KnownFrames known_frames = GridLimits::KnownFrames::kRenoised;
+  int width = 0, height = 0;          // the output size the inputs are fitted to
+  Fit fit = Fit::Crop;
+  Resampler resampler = Resampler::Bicubic;
   std::vector<OutputSpan> layout;     // the output, in order
   int output_frames = 0;
   std::vector<std::string> notices;   // off-boundary placements, resampling, rounding (for the log)
@@ -121,11 +129,24 @@ struct ConditionPlan {
   // [-1, 1], the frames up to the last known latent frame; frames no condition covers hold the
   // nearest covered frame (earlier first). Undefined when nothing is known.
   torch::Tensor known_video(int temporal_stride) const;
+  // Mask-channel models: the generated clip's conditioning video, float [3, F, H, W] in [-1, 1]:
+  // the known frames fitted in float (no uint8 rounding, as the official code), zeros elsewhere
+  // (W22 wan/image2video.py WanI2V.generate: the image, then torch.zeros frames).
+  torch::Tensor masked_video() const;
+  // The first known frame before and after fitting, float [3, h, w] / [3, H, W] in [-1, 1]
+  // (the official `img` and its interpolated copy), for intermediates; undefined if none.
+  std::pair<torch::Tensor, torch::Tensor> first_known_image() const;
   // The init video's first `frames` fitted frames, float [3, frames, H, W] in [-1, 1].
   torch::Tensor init_video(int frames) const;
   // The output metadata's "conditions" list: role, file, sha256, frame, frames, strength.
   nlohmann::json metadata() const;
 };
+
+// The mask channels of a causal VAE with temporal stride s for per-frame known weights m[F]: frame
+// 0 repeated s times, then every frame, grouped s at a time: latent frame 0 = m[0] in every channel,
+// latent frame j >= 1 = m[s(j-1)+1 .. sj]. Float [s, T, h, w] (W21/W22 image2video.py: msk[:, 1:] = 0,
+// repeat_interleave of frame 0, view(1, T, 4, lat_h, lat_w).transpose(1, 2)).
+torch::Tensor mask_channels(const std::vector<double>& frame_weight, int temporal_stride, int64_t h, int64_t w);
 
 struct PlannedGeneration {
   LatentGrid grid;      // of the generated clip
@@ -144,8 +165,12 @@ struct PlannedGeneration {
 PlannedGeneration plan_generation(const ConditionsRequest& request, GridRequest grid_request, const GridLimits& limits);
 
 // Brings uint8 frames [N, h, w, 3] to [N, height, width, 3] by `fit` (bicubic, antialiased when
-// shrinking, or Pillow LANCZOS; identity when the size already matches).
+// shrinking, or Pillow LANCZOS, or BicubicFloat rounded; identity when the size already matches).
 torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit,
                          Resampler resampler = Resampler::Bicubic);
+// uint8 frames [N, h, w, 3] -> float [N, 3, height, width] in [-1, 1] by `fit` with BicubicFloat:
+// x / 255 * 2 - 1 as TF.to_tensor(img).sub_(0.5).div_(0.5), then F.interpolate(mode='bicubic',
+// align_corners=False), not clamped; pad bars are black (-1).
+torch::Tensor fit_frames_float(const torch::Tensor& frames, int width, int height, Fit fit);
 
 }  // namespace t2v::pipeline

@@ -84,7 +84,9 @@ class Pipeline {
 
  private:
   const torch::Tensor& context_for(const std::string& prompt);
-  diffusion::Conditioning encode_conditions(const GenerationSettings& s);
+  // `save` is told the conditioning intermediates (image_in, image_resized, y) for save_intermediates.
+  diffusion::Conditioning encode_conditions(const GenerationSettings& s,
+                                            const std::function<void(const std::string&, const torch::Tensor&)>& save);
   // Decodes a final latent (with its layout and kept frames) through the composer into `output`;
   // `keep_chunks` (optional) receives the decoded float frames.
   void write_video(const LatentFile& file, const std::filesystem::path& output, int crf, io::Codec codec,

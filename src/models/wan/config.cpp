@@ -129,7 +129,12 @@ WanTransformerConfig WanTransformerConfig::from_diffusers_json(const json& j, co
   if (qk != "rms_norm_across_heads") {
     throw ConfigError(source + ": \"qk_norm\" \"" + qk + "\" is not supported (expected rms_norm_across_heads)");
   }
-  c.model_type = c.image_dim ? (c.pos_embed_seq_len ? "flf2v" : "i2v") : (c.in_channels == 48 ? "ti2v" : "t2v");
+  // diffusers has no model_type: CLIP image context -> Wan2.1 I2V/FLF2V; more input than output
+  // channels (noise + mask + image latent, no image context) -> Wan2.2 I2V; 48 latent channels -> TI2V.
+  c.model_type = c.image_dim                         ? (c.pos_embed_seq_len ? "flf2v" : "i2v")
+                 : c.in_channels > c.out_channels ? "i2v"
+                 : c.in_channels == 48            ? "ti2v"
+                                                  : "t2v";
   validate(c, source);
   return c;
 }

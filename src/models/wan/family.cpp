@@ -109,9 +109,7 @@ class WanModel final : public models::VideoModel {
     }
   }
 
-  std::string family() const override { return source_.two_experts || ti2v() ? "wan2.2" : "wan2.1"; }
-  // W22 wan/textimage2video.py WanTI2V: the image's latent frame is imposed clean, its tokens at t = 0.
-  bool known_frames_at_t0() const override { return ti2v(); }
+  std::string family() const override { return source_.two_experts || ti2v() || i2v() ? "wan2.2" : "wan2.1"; }
   std::string name() const override { return source_.root.filename().string(); }
   fs::path root() const override { return source_.root; }
 
@@ -157,6 +155,15 @@ class WanModel final : public models::VideoModel {
       lim.default_frames = 121;
       lim.trained_area = 1280 * 704;
       lim.image_rule = models::GridLimits::ImageRule::kBestOutputSize;
+      // W22 wan/textimage2video.py WanTI2V.i2v: the image's latent frame is imposed clean, its tokens at t = 0.
+      lim.known_frames = models::GridLimits::KnownFrames::kCleanAtT0;
+    }
+    if (i2v()) {  // W22 wan/configs/wan_i2v_A14B.py + generate.py: max_area 1280*720, 81 frames
+      lim.default_width = 1280;
+      lim.default_height = 720;
+      lim.trained_area = 1280 * 720;
+      lim.image_rule = models::GridLimits::ImageRule::kWanI2VFloat;
+      lim.known_frames = models::GridLimits::KnownFrames::kMaskChannels;
     }
     if (d.width && d.height) {
       lim.default_width = *d.width;
@@ -234,6 +241,8 @@ class WanModel final : public models::VideoModel {
  private:
   double boundary() const { return source_.boundary_ratio * 1000.0; }  // x num_train_timesteps
   bool ti2v() const { return source_.transformer_config.model_type == "ti2v"; }
+  // Wan2.2 I2V-A14B: mask + image latent channels, no CLIP image context.
+  bool i2v() const { return source_.transformer_config.model_type == "i2v" && source_.transformer_config.image_dim == 0; }
 
   // Expert i's DiT, loaded on first use. With two experts, the other one is freed first unless both
   // fit: in 40% of RAM on the CPU; on a GPU one 14B expert at a time, as the official

@@ -50,6 +50,13 @@ void open_single_transformer(const fs::path& file, Component& component, WanTran
     const std::string where = file.string() + " (wan_config metadata)";
     config = WanTransformerConfig::from_wan_json(io::parse_json_text(wan_cfg, where), where);
     component.config_origin = "metadata";
+    // model_type "i2v" is both Wan2.1's (W21 model.py WanModel: img_emb, CLIP context) and Wan2.2's
+    // (W22 model.py: no img_emb); the tensors tell which.
+    if (config.image_dim && !component.store.contains("condition_embedder.image_embedder.norm1.weight")) {
+      config.image_dim = 0;
+      config.added_kv_proj_dim = 0;
+      config.pos_embed_seq_len = 0;
+    }
   } else {
     config = WanTransformerConfig::from_tensors(component.store);
     component.config_origin = "tensor shapes";
@@ -171,14 +178,21 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   const json index = io::read_json_file(index_path);
   const std::string pipeline = io::json_get<std::string>(index, "_class_name", "", index_path.string());
   // Refused before any component is read; diffusers' pipeline classes name what the folder is.
-  const std::string runs_only = "; t2v does not run it (it runs Wan2.1 text-to-video, Wan2.2 T2V-A14B and TI2V-5B models so far)";
-  if (pipeline == "WanImageToVideoPipeline") {
-    throw ConfigError(index_path.string() + ": an image-to-video folder (WanImageToVideoPipeline)" + runs_only);
+  const std::string runs_only =
+      "; t2v does not run it (it runs Wan2.1 text-to-video, Wan2.2 T2V-A14B, I2V-A14B and TI2V-5B models so far)";
+  // Wan2.2 I2V-A14B folders declare no image encoder ("image_encoder": [null, null]); Wan2.1's
+  // I2V/FLF2V folders have a CLIP one.
+  auto declared = [&](const char* key) {
+    return index.contains(key) && index[key].is_array() && !index[key].empty() && !index[key][0].is_null();
+  };
+  if (pipeline == "WanImageToVideoPipeline" && declared("image_encoder")) {
+    throw ConfigError(index_path.string() + ": an image-to-video folder with a CLIP image encoder (Wan2.1 I2V/FLF2V)" +
+                      runs_only);
   }
   if (pipeline == "WanVACEPipeline" || pipeline == "WanVideoToVideoPipeline") {
     throw ConfigError(index_path.string() + ": a " + pipeline + " folder" + runs_only);
   }
-  if (pipeline != "WanPipeline") {
+  if (pipeline != "WanPipeline" && pipeline != "WanImageToVideoPipeline") {
     throw ConfigError(index_path.string() + ": unknown pipeline class \"" + pipeline +
                       "\" (expected WanPipeline, Wan text-to-video)" + runs_only);
   }
@@ -203,8 +217,7 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(te_dir), nullptr);
   src.transformer = canonical_component("transformer", io::TensorStore::open(tr_dir), nullptr);
   // diffusers writes "transformer_2": [null, null] for one-expert Wan2.2 folders.
-  src.two_experts = index.contains("transformer_2") && index["transformer_2"].is_array() &&
-                    !index["transformer_2"].empty() && !index["transformer_2"][0].is_null();
+  src.two_experts = declared("transformer_2");
   if (src.two_experts) {
     const fs::path dir2 = require_dir(dir, "transformer_2");
     src.transformer_2_config = WanTransformerConfig::from_diffusers_json(io::read_json_file(dir2 / "config.json"),

@@ -5,7 +5,7 @@
 namespace t2v::wan {
 namespace {
 constexpr const char* kRunsOnly =
-    "t2v does not run it (it runs Wan2.1 text-to-video, Wan2.2 T2V-A14B and TI2V-5B models so far)";
+    "t2v does not run it (it runs Wan2.1 text-to-video, Wan2.2 T2V-A14B, I2V-A14B and TI2V-5B models so far)";
 
 bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
   for (const auto& k : store.keys())
@@ -24,6 +24,18 @@ std::optional<std::string> dit_reason(const Component& c, const WanTransformerCo
     return dit + ": a Wan VACE DiT (reference/control video inputs); " + kRunsOnly;
   }
   if (t.model_type == "flf2v") return dit + ": a Wan2.1 first-last-frame-to-video DiT (FLF2V, CLIP image context); " + kRunsOnly;
+  if (t.model_type == "i2v" && t.image_dim == 0) {
+    // Wan2.2 I2V-A14B (W22 wan/image2video.py): x, then y = mask (one channel per frame of a latent
+    // frame: the VAE's temporal stride) + the VAE latent of the conditioning video.
+    const int64_t mask = v.scale_factor_temporal, want = v.z_dim + mask + v.z_dim;
+    if (t.in_channels != want || t.out_channels != v.z_dim) {
+      return dit + ": an image-to-video DiT with " + n(t.in_channels) + " input / " + n(t.out_channels) +
+             " output channels; with this VAE (" + n(v.z_dim) + " latent channels) it needs " + n(want) + " = " +
+             n(v.z_dim) + " noise + " + n(mask) + " mask + " + n(v.z_dim) + " image latent, and " + n(v.z_dim) +
+             " output; " + kRunsOnly;
+    }
+    return std::nullopt;
+  }
   if (t.model_type == "i2v" || t.image_dim > 0) {
     return dit + ": a Wan image-to-video DiT (" + n(t.in_channels) + " input channels = noise + mask + image latent" +
            (t.image_dim > 0 ? ", CLIP image context" : "") + "); " + kRunsOnly;
@@ -81,6 +93,8 @@ void check_supported(const WanModelSource& src) {
 
 std::vector<std::string> supported_modes(const WanModelSource& src) {
   if (unsupported_reason(src)) return {};
+  // Image-to-video DiTs always take known frames in their mask channels: no text-only mode.
+  if (src.transformer_config.model_type == "i2v") return {"image-to-video", "first-last-frame", "extend", "extend-backward", "join"};
   return {"text-to-video", "image-to-video", "first-last-frame", "video-to-video", "extend", "extend-backward", "join"};
 }
 
