@@ -12,3 +12,6 @@ add_dependencies(test_cli_bench t2v)
 t2v_test(test_cli_conditions e2e ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_conditions.cpp)
 add_dependencies(test_cli_conditions t2v)
 target_link_libraries(test_cli_conditions PRIVATE PkgConfig::FFMPEG)  # writes a frameless video
+# The Wan2.2 full-run fixtures through the binary: --save-intermediates compared tensor by tensor.
+t2v_test(test_cli_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_golden.cpp)
+add_dependencies(test_cli_golden t2v)

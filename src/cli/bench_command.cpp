@@ -110,6 +110,7 @@ struct VaeOptions {
   CommonOptions common;
   int64_t latent_frames = 3, height = 16, width = 28;
   int tile = 0, overlap = 64;
+  std::string model = "wan2.1";
 };
 
 void run_vae(const VaeOptions& o) {
@@ -117,6 +118,15 @@ void run_vae(const VaeOptions& o) {
   wan::WanVAEConfig c;  // defaults: the real Wan2.1 VAE (W21 wan/modules/vae.py _video_vae)
   c.latents_mean = wan::wan21_latents_mean();
   c.latents_std = wan::wan21_latents_std();
+  const bool wan22 = o.model == "wan2.2";
+  if (wan22) {  // the real Wan2.2 VAE (W22 wan/modules/vae2_2.py Wan2_2_VAE: dim 160, dec_dim 256, z 48)
+    c.base_dim = 160;
+    c.decoder_base_dim = 256;
+    c.z_dim = 48;
+    c.latents_mean.clear();
+    c.latents_std.clear();
+    c.set_wan22();
+  }
   auto vae = wan::make_wan_vae(c, setup.device);
   nn::init_parameters_like_pytorch(*vae, /*seed=*/0);  // as the official WanVAE_ before loading
   auto gen = at::detail::createCPUGenerator(1);
@@ -126,19 +136,21 @@ void run_vae(const VaeOptions& o) {
   wan::VAEDecodeOptions decode;
   decode.tile_size = o.tile;
   decode.overlap = o.tile ? o.overlap : 0;
-  if (o.tile && (o.tile % 8 || o.overlap % 8 || o.overlap >= o.tile)) {
-    throw UsageError("vae: the tile and overlap must be multiples of 8 with overlap < tile");
+  const int64_t stride = c.scale_factor_spatial;
+  if (o.tile && (o.tile % stride || o.overlap % stride || o.overlap >= o.tile)) {
+    throw UsageError("vae: the tile and overlap must be multiples of " + std::to_string(stride) + " with overlap < tile");
   }
   torch::NoGradGuard no_grad;
 
   BenchReport r;
   r.bench = "vae";
   const int64_t frames = 1 + 4 * (o.latent_frames - 1);
-  r.label = "Wan2.1 VAE decode: latent 16x" + std::to_string(o.latent_frames) + "x" + std::to_string(o.height) + "x" +
-            std::to_string(o.width) + " -> " + std::to_string(frames) + " frames " + std::to_string(o.height * 8) +
-            "x" + std::to_string(o.width * 8) + (o.tile ? ", tiles of " + std::to_string(o.tile) + " px" : "");
-  r.config = {{"latent_frames", o.latent_frames}, {"height", o.height}, {"width", o.width}, {"frames", frames},
-              {"tile", o.tile}};
+  r.label = std::string(wan22 ? "Wan2.2" : "Wan2.1") + " VAE decode: latent " + std::to_string(c.z_dim) + "x" +
+            std::to_string(o.latent_frames) + "x" + std::to_string(o.height) + "x" + std::to_string(o.width) + " -> " +
+            std::to_string(frames) + " frames " + std::to_string(o.height * stride) + "x" +
+            std::to_string(o.width * stride) + (o.tile ? ", tiles of " + std::to_string(o.tile) + " px" : "");
+  r.config = {{"model", o.model}, {"latent_frames", o.latent_frames}, {"height", o.height}, {"width", o.width},
+              {"frames", frames}, {"tile", o.tile}};
   r.dtype = "fp32";
   r.attention = "exact";  // the decoder's middle attention: one frame's pixels
   time_runs(r, setup, o.common.runs, [&] {
@@ -245,8 +257,8 @@ void register_bench(CLI::App& app, Action* action) {
   d->add_option("--frames", dit->frames, "Latent frames (video frames = 1 + 4(F-1))")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  d->add_option("--height", dit->height, "Latent height (pixels / 8)")->check(CLI::Range(2, 1024))->capture_default_str();
-  d->add_option("--width", dit->width, "Latent width (pixels / 8)")->check(CLI::Range(2, 1024))->capture_default_str();
+  d->add_option("--height", dit->height, "Latent height (pixels / the VAE stride)")->check(CLI::Range(2, 1024))->capture_default_str();
+  d->add_option("--width", dit->width, "Latent width (pixels / the VAE stride)")->check(CLI::Range(2, 1024))->capture_default_str();
   d->add_option("--context", dit->context, "Text context rows")->check(CLI::Range(1, 4096))->capture_default_str();
   d->add_option("--dtype", dit->dtype, "auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16")
       ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))
@@ -257,11 +269,14 @@ void register_bench(CLI::App& app, Action* action) {
   d->callback([dit, action] { *action = [dit] { run_dit(*dit); }; });
 
   auto vae = std::make_shared<VaeOptions>();
-  auto* v = cmd->add_subcommand("vae", "Wan2.1 VAE streaming decode, random weights");
+  auto* v = cmd->add_subcommand("vae", "Wan VAE streaming decode (2.1 or 2.2), random weights");
   add_common(v, &vae->common);
+  v->add_option("--model", vae->model, "wan2.1 (z 16, stride 8) | wan2.2 (z 48, stride 16: TI2V-5B)")
+      ->check(CLI::IsMember({"wan2.1", "wan2.2"}))
+      ->capture_default_str();
   v->add_option("--latent-frames", vae->latent_frames, "Latent frames")->check(CLI::Range(1, 1000))->capture_default_str();
-  v->add_option("--height", vae->height, "Latent height (pixels / 8)")->check(CLI::Range(1, 1024))->capture_default_str();
-  v->add_option("--width", vae->width, "Latent width (pixels / 8)")->check(CLI::Range(1, 1024))->capture_default_str();
+  v->add_option("--height", vae->height, "Latent height (pixels / the VAE stride)")->check(CLI::Range(1, 1024))->capture_default_str();
+  v->add_option("--width", vae->width, "Latent width (pixels / the VAE stride)")->check(CLI::Range(1, 1024))->capture_default_str();
   v->add_option("--tile", vae->tile, "Decode in spatial tiles of this many pixels (0 = whole frames)")
       ->check(CLI::NonNegativeNumber);
   v->add_option("--tile-overlap", vae->overlap, "Tile overlap in pixels")->check(CLI::NonNegativeNumber);
