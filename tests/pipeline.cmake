@@ -8,3 +8,5 @@ t2v_test(test_a14b_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_a14b_
 t2v_test(test_ti2v_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_ti2v_golden.cpp)
 # Wan2.2 I2V-A14B: mask + image latent channels, two experts, against the official run; mask planning.
 t2v_test(test_i2v_a14b_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_i2v_a14b_golden.cpp)
+# Wan2.1 I2V / FLF2V: CLIP vision tower, DiT with image context, full runs against the official code.
+t2v_test(test_i2v21_golden golden ${CMAKE_CURRENT_SOURCE_DIR}/pipeline/test_i2v21_golden.cpp)

@@ -27,6 +27,10 @@ void add_model_options(CLI::App* cmd, ModelOptions* o) {
       ->check(CLI::ExistingFile)
       ->group(g);
   cmd->add_option("--text-encoder", o->files.text_encoder, "umT5 single file")->check(CLI::ExistingFile)->group(g);
+  cmd->add_option("--image-encoder", o->files.image_encoder,
+                  "CLIP vision single file of Wan2.1 I2V / FLF2V (ComfyUI clip_vision_h.safetensors)")
+      ->check(CLI::ExistingFile)
+      ->group(g);
   cmd->add_option("--vae", o->files.vae, "VAE single file")->check(CLI::ExistingFile)->group(g);
   cmd->add_option("--tokenizer", o->files.tokenizer, "spiece.model (default: inside the umT5 file)")
       ->check(CLI::ExistingFile)
@@ -226,7 +230,8 @@ models::ModelLocation model_location(const std::string& model_dir, const ModelFi
                                                            {"text_encoder", &files.text_encoder},
                                                            {"vae", &files.vae},
                                                            {"tokenizer", &files.tokenizer},
-                                                           {"transformer_2", &files.transformer_2}};
+                                                           {"transformer_2", &files.transformer_2},
+                                                           {"image_encoder", &files.image_encoder}};
   for (const auto& [role, path] : roles)
     if (!path->empty()) loc.files[role] = *path;
   return loc;

@@ -18,7 +18,10 @@ namespace t2v::cli {
 struct ModelFiles {
   std::filesystem::path transformer, text_encoder, vae, tokenizer;
   std::filesystem::path transformer_2;  // two-expert models: the low-noise expert
-  bool any() const { return !transformer.empty() || !transformer_2.empty() || !text_encoder.empty() || !vae.empty(); }
+  std::filesystem::path image_encoder;  // Wan2.1 I2V / FLF2V: the CLIP vision tower
+  bool any() const {
+    return !transformer.empty() || !transformer_2.empty() || !text_encoder.empty() || !vae.empty() || !image_encoder.empty();
+  }
 };
 
 // The library's model location for a folder or single files (the roles the families know).

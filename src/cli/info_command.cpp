@@ -111,7 +111,7 @@ void run_info(const InfoOptions& o) {
                 out["boundary_ratio"].get<double>() * 1000, out["boundary_ratio"].get<double>() * 1000,
                 out["boundary_ratio"].get<double>());
   }
-  for (const char* role : {"text_encoder", "transformer", "transformer_2", "vae"}) {
+  for (const char* role : {"text_encoder", "transformer", "transformer_2", "vae", "image_encoder"}) {
     if (!out.contains(role)) continue;
     const json& c = out[role];
     std::string dtypes;
@@ -141,6 +141,8 @@ void register_info(CLI::App& app, Action* action) {
   auto* te = cmd->add_option("--text-encoder", opts->files.text_encoder, "umT5 single file (.safetensors)")
                  ->check(CLI::ExistingFile);
   auto* vae = cmd->add_option("--vae", opts->files.vae, "VAE single file (.safetensors)")->check(CLI::ExistingFile);
+  cmd->add_option("--image-encoder", opts->files.image_encoder, "CLIP vision single file (Wan2.1 I2V / FLF2V)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--tokenizer", opts->files.tokenizer, "spiece.model (default: spiece_model inside the umT5 file)")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--json", opts->json_output, "Print one JSON object on stdout");

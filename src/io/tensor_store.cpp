@@ -54,7 +54,7 @@ TensorStore TensorStore::open(const fs::path& path_in) {
 TensorStore TensorStore::from_file(std::shared_ptr<SafetensorsFile> file) {
   TensorStore store;
   store.source_ = file->path();
-  for (const auto& name : file->names()) store.entries_[name] = Entry{0, name};
+  for (const auto& name : file->names()) store.entries_[name] = Entry{0, name, 0, 1, nullptr};
   store.files_.push_back(std::move(file));
   return store;
 }
@@ -92,7 +92,7 @@ TensorStore TensorStore::from_index_json(const std::string& text, const fs::path
       throw WeightsError(store.files_[id]->path().string() + ": tensor '" + it.key() +
                          "' listed in " + path.filename().string() + " is not in this shard");
     }
-    store.entries_[it.key()] = Entry{id, it.key()};
+    store.entries_[it.key()] = Entry{id, it.key(), 0, 1, nullptr};
   }
   if (store.files_.empty()) throw WeightsError(path.string() + ": shard index lists no tensors");
   return store;
@@ -115,7 +115,7 @@ const TensorStore::Entry& TensorStore::entry(const std::string& key) const {
 
 const TensorInfo& TensorStore::info(const std::string& key) const {
   const Entry& e = entry(key);
-  return files_[e.file]->info(e.stored_name);
+  return e.part_info ? *e.part_info : files_[e.file]->info(e.stored_name);
 }
 
 const SafetensorsFile& TensorStore::file_of(const std::string& key) const { return *files_[entry(key).file]; }
@@ -124,13 +124,19 @@ const std::string& TensorStore::stored_name(const std::string& key) const { retu
 
 torch::Tensor TensorStore::view(const std::string& key) const {
   const Entry& e = entry(key);
-  return files_[e.file]->view(e.stored_name);
+  auto full = files_[e.file]->view(e.stored_name);
+  if (e.parts == 1) return full;
+  const int64_t rows = full.size(0) / e.parts;
+  return full.narrow(0, e.part * rows, rows);  // rows of a contiguous tensor: still contiguous
 }
 
 torch::Tensor TensorStore::load(const std::string& key, torch::ScalarType dtype,
                                 const torch::Device& device) const {
   const Entry& e = entry(key);
-  return files_[e.file]->load(e.stored_name, dtype, device);
+  if (e.parts == 1) return files_[e.file]->load(e.stored_name, dtype, device);
+  torch::Tensor t = view(key);
+  if (e.part_info->dtype == DType::F8_E4M3 || e.part_info->dtype == DType::F8_E5M2) t = decode_fp8(t, e.part_info->dtype);
+  return t.to(device, dtype, /*non_blocking=*/false, /*copy=*/true).contiguous();
 }
 
 uint64_t TensorStore::total_file_bytes() const {
@@ -152,6 +158,42 @@ TensorStore TensorStore::renamed(const RenameTable& table) const {
     std::string name = rename_key(table, key);
     if (!out.entries_.emplace(name, e).second) {
       throw WeightsError(source_.string() + ": two tensors map to '" + name + "' (one is '" + key + "')");
+    }
+  }
+  return out;
+}
+
+TensorStore TensorStore::split_rows(const SplitTable& table) const {
+  TensorStore out;
+  out.source_ = source_;
+  out.files_ = files_;
+  for (const auto& [key, e] : entries_) {
+    const SplitRule* rule = nullptr;
+    for (const auto& r : table)
+      if (!rule && match_full(r.from, key)) rule = &r;
+    if (!rule || e.parts != 1) {
+      out.entries_.emplace(key, e);
+      continue;
+    }
+    const TensorInfo& whole = files_[e.file]->info(e.stored_name);
+    const int parts = static_cast<int>(rule->to.size());
+    if (whole.shape.empty() || whole.shape[0] % parts != 0) {
+      throw WeightsError(source_.string() + ": " + key + " cannot be split into " + std::to_string(parts) +
+                         " row blocks (first dimension " + (whole.shape.empty() ? "absent" : std::to_string(whole.shape[0])) + ")");
+    }
+    const uint64_t bytes = (whole.end - whole.begin) / static_cast<uint64_t>(parts);
+    for (int k = 0; k < parts; ++k) {
+      Entry part = e;
+      part.part = k;
+      part.parts = parts;
+      part.part_info = std::make_shared<TensorInfo>(whole);
+      part.part_info->shape[0] /= parts;
+      part.part_info->begin = whole.begin + bytes * static_cast<uint64_t>(k);
+      part.part_info->end = part.part_info->begin + bytes;
+      const std::string name = rename_key({{rule->from, rule->to[k]}}, key);
+      if (!out.entries_.emplace(name, part).second) {
+        throw WeightsError(source_.string() + ": two tensors map to '" + name + "' (one is a block of '" + key + "')");
+      }
     }
   }
   return out;

@@ -337,6 +337,10 @@ PlannedGeneration plan_generation(const ConditionsRequest& req, GridRequest g, c
   if (mask) {
     // Known pixel frames are marked frame by frame: conditions may share a latent frame.
     if (plan.placements.empty()) throw UsageError(needs_image);
+    if (lim.image_context_images == 2 && plan.placements.size() < 2) {
+      throw UsageError("conditions: this is a first-last-frame model (its image context is the first and the last "
+                       "frame); give both (image and last_image, or join)");
+    }
     plan.frame_weight.assign(G, 0.0);
     for (const auto& p : plan.placements) {
       for (int f = p.frame; f < p.frame + p.count; ++f) {
@@ -410,15 +414,19 @@ torch::Tensor ConditionPlan::masked_video() const {
   return video;
 }
 
-std::pair<torch::Tensor, torch::Tensor> ConditionPlan::first_known_image() const {
+std::pair<torch::Tensor, torch::Tensor> ConditionPlan::known_image(bool last) const {
   if (placements.empty()) return {};
-  auto first = *std::min_element(placements.begin(), placements.end(),
-                                 [](const Placement& a, const Placement& b) { return a.frame < b.frame; });
-  auto u8 = inputs[first.input].frames.slice(0, first.src_first, first.src_first + 1);  // [1, h, w, 3]
+  const auto end = [](const Placement& p) { return p.frame + p.count; };
+  const Placement p = last ? *std::max_element(placements.begin(), placements.end(),
+                                               [&](const Placement& a, const Placement& b) { return end(a) < end(b); })
+                           : *std::min_element(placements.begin(), placements.end(),
+                                               [](const Placement& a, const Placement& b) { return a.frame < b.frame; });
+  const int index = last ? p.src_first + p.count - 1 : p.src_first;
+  auto u8 = inputs[p.input].frames.slice(0, index, index + 1);  // [1, h, w, 3]
   auto raw = u8.permute({0, 3, 1, 2}).to(torch::kFloat32).div(255).sub(0.5).div(0.5)[0];
-  auto fitted = resampler == Resampler::BicubicFloat ? fit_frames_float(u8, width, height, fit)[0]
-                                                     : inputs[first.input].fitted[first.src_first].permute({2, 0, 1})
-                                                           .to(torch::kFloat32).div(127.5).sub(1.0);
+  auto fitted = resampler == Resampler::BicubicFloat
+                    ? fit_frames_float(u8, width, height, fit)[0]
+                    : inputs[p.input].fitted[index].permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0);
   return {raw, fitted};
 }
 

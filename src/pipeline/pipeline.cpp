@@ -89,9 +89,17 @@ diffusion::Conditioning Pipeline::encode_conditions(const GenerationSettings& s,
   if (plan.known_frames == KnownFrames::kMaskChannels) {
     // W22 wan/image2video.py WanI2V.generate: y = concat(mask [4, T, h, w], VAE latent of the known
     // frames with zeros elsewhere [16, T, h, w]); the latent itself is never re-blended.
-    const auto [image_in, image_resized] = plan.first_known_image();
-    save("image_in", image_in);
-    save("image_resized", image_resized);
+    if (lim.image_context_images == 2) {  // the fixtures' names for the first and the last image
+      for (const bool last : {false, true}) {
+        const auto [raw, fitted] = plan.known_image(last);
+        save(std::string("image_in.") + (last ? "last" : "first"), raw);
+        save(std::string("image_resized.") + (last ? "last" : "first"), fitted);
+      }
+    } else {
+      const auto [image_in, image_resized] = plan.known_image();
+      save("image_in", image_in);
+      save("image_resized", image_resized);
+    }
     auto z = model_->encode_video(plan.masked_video());  // [C, T, h, w]
     auto mask = mask_channels(plan.frame_weight, stride, z.size(2), z.size(3)).to(z.device(), z.scalar_type());
     c.concat = torch::cat({mask, z}, 0);  // [s + C, T, h, w]
@@ -174,7 +182,15 @@ GenerationResult Pipeline::generate(const GenerationSettings& s, const ProgressC
   // 3. Denoise.
   if (progress.stage) progress.stage("denoise");
   t0 = Clock::now();
-  const auto models = model_->experts(context, context_null);  // loads the denoisers on first use
+  // Image context (Wan2.1 I2V / FLF2V: CLIP features of the first [and last] known frame as decoded).
+  torch::Tensor image_context;
+  if (const int n = model_->grid_limits().image_context_images; n > 0) {
+    std::vector<torch::Tensor> images = {plan.known_image(false).first};
+    if (n == 2) images.push_back(plan.known_image(true).first);
+    image_context = model_->encode_images(images);  // [n, tokens, width]
+    save("clip_fea", image_context);
+  }
+  const auto models = model_->experts(context, context_null, image_context);  // loads the denoisers on first use
   torch::NoGradGuard no_grad;
 
   auto sampler = sampling::make_sampler(s.sampler);

@@ -1,4 +1,4 @@
-// Every Wan2.2 full-run case of the official fixtures, run through the binary as a user would:
+// Every Wan2.2 and Wan2.1 image-to-video full-run case of the official fixtures, run through the binary as a user would:
 // `t2v generate -m FOLDER` (or the single files) with the case's prompt, image (a PNG), size or
 // max area, frames, steps, shift, guidance (+ guidance-2), seed, `--device cpu --dtype fp32` and
 // `--save-intermediates F`; each tensor the case and F both hold is compared by the case's own rule
@@ -23,28 +23,42 @@ using t2v::test::run_t2v;
 namespace {
 
 struct GoldenRun {
-  std::string case_file;           // under tests/data/golden/
-  std::string folder;              // diffusers layout
-  std::vector<std::string> files;  // single files: --transformer [--transformer-2] --text-encoder --vae
+  std::string case_file;  // under tests/data/golden/
+  std::string folder;     // diffusers layout
+  std::vector<std::pair<std::string, std::string>> files;  // single files: flag, file
   std::string name() const { return fs::path(case_file).parent_path().string() + "_" + fs::path(case_file).stem().string(); }
 };
 
 std::vector<GoldenRun> runs() {
+  const std::string a14b = "wan22-a14b-tiny-comfy/", i2v = "wan22-i2v-tiny-comfy/", ti2v = "wan22-ti2v-tiny-comfy/",
+                    w21 = "wan21-i2v-tiny-comfy/";
+  const std::vector<std::pair<std::string, std::string>> ti2v_files = {
+      {"--transformer", ti2v + "wan2.2_ti2v_tiny_bf16.safetensors"},
+      {"--text-encoder", ti2v + "umt5_tiny_bf16.safetensors"},
+      {"--vae", ti2v + "wan2.2_vae_tiny_bf16.safetensors"}};
   return {
       {"cases-wan22-a14b/t2v_w96h64f9.safetensors", "wan22-a14b-tiny",
-       {"wan22-a14b-tiny-comfy/wan2.2_t2v_high_noise_tiny_bf16.safetensors",
-        "wan22-a14b-tiny-comfy/wan2.2_t2v_low_noise_tiny_bf16.safetensors", "wan22-a14b-tiny-comfy/umt5_tiny_bf16.safetensors",
-        "wan22-a14b-tiny-comfy/wan_2.1_vae_tiny_bf16.safetensors"}},
+       {{"--high-noise", a14b + "wan2.2_t2v_high_noise_tiny_bf16.safetensors"},
+        {"--low-noise", a14b + "wan2.2_t2v_low_noise_tiny_bf16.safetensors"},
+        {"--text-encoder", a14b + "umt5_tiny_bf16.safetensors"},
+        {"--vae", a14b + "wan_2.1_vae_tiny_bf16.safetensors"}}},
       {"cases-wan22-i2v/i2v_img120x72_area6144_f9.safetensors", "wan22-i2v-tiny",
-       {"wan22-i2v-tiny-comfy/wan2.2_i2v_high_noise_tiny_bf16.safetensors",
-        "wan22-i2v-tiny-comfy/wan2.2_i2v_low_noise_tiny_bf16.safetensors", "wan22-i2v-tiny-comfy/umt5_tiny_bf16.safetensors",
-        "wan22-i2v-tiny-comfy/wan_2.1_vae_tiny_bf16.safetensors"}},
-      {"cases-wan22-ti2v/t2v_w96h64f9.safetensors", "wan22-ti2v-tiny",
-       {"wan22-ti2v-tiny-comfy/wan2.2_ti2v_tiny_bf16.safetensors", "wan22-ti2v-tiny-comfy/umt5_tiny_bf16.safetensors",
-        "wan22-ti2v-tiny-comfy/wan2.2_vae_tiny_bf16.safetensors"}},
-      {"cases-wan22-ti2v/i2v_img100x70_area6144_f9.safetensors", "wan22-ti2v-tiny",
-       {"wan22-ti2v-tiny-comfy/wan2.2_ti2v_tiny_bf16.safetensors", "wan22-ti2v-tiny-comfy/umt5_tiny_bf16.safetensors",
-        "wan22-ti2v-tiny-comfy/wan2.2_vae_tiny_bf16.safetensors"}},
+       {{"--transformer", i2v + "wan2.2_i2v_high_noise_tiny_bf16.safetensors"},
+        {"--transformer-2", i2v + "wan2.2_i2v_low_noise_tiny_bf16.safetensors"},
+        {"--text-encoder", i2v + "umt5_tiny_bf16.safetensors"},
+        {"--vae", i2v + "wan_2.1_vae_tiny_bf16.safetensors"}}},
+      {"cases-wan22-ti2v/t2v_w96h64f9.safetensors", "wan22-ti2v-tiny", ti2v_files},
+      {"cases-wan22-ti2v/i2v_img100x70_area6144_f9.safetensors", "wan22-ti2v-tiny", ti2v_files},
+      {"cases-wan21-i2v/i2v_img100x60_area6144_f9.safetensors", "wan21-i2v-tiny",
+       {{"--transformer", w21 + "wan2.1_i2v_480p_tiny_bf16.safetensors"},
+        {"--image-encoder", w21 + "clip_vision_h_tiny_bf16.safetensors"},
+        {"--text-encoder", w21 + "umt5_tiny_bf16.safetensors"},
+        {"--vae", w21 + "wan_2.1_vae_tiny_bf16.safetensors"}}},
+      {"cases-wan21-i2v/flf2v_img48x48_area1024_f81.safetensors", "wan21-flf2v-tiny",
+       {{"--transformer", w21 + "wan2.1_flf2v_720p_tiny_bf16.safetensors"},
+        {"--image-encoder", w21 + "clip_vision_h_tiny_bf16.safetensors"},
+        {"--text-encoder", w21 + "umt5_tiny_bf16.safetensors"},
+        {"--vae", w21 + "wan_2.1_vae_tiny_bf16.safetensors"}}},
   };
 }
 
@@ -74,29 +88,31 @@ TEST_P(CliGolden, IntermediatesMatchTheOfficialRun) {
   } else {
     args.insert(args.end(), {"--guidance", number(guide.get<double>())});
   }
-  if (c.contains("image")) {
-    const fs::path png = dir_ / "image.png";
-    const auto image = t2v::test::load_case_tensor(run.case_file, "image_u8");  // [H, W, 3]
-    t2v::io::VideoWriterOptions o;
-    o.path = png;
-    o.width = static_cast<int>(image.size(1));
-    o.height = static_cast<int>(image.size(0));
-    o.fps = {16, 1};
-    t2v::io::VideoWriter w(o);
-    w.write(image);
-    w.finish();
-    args.insert(args.end(), {"--image", png.string(), "--max-area", std::to_string(c.at("max_area").get<int64_t>())});
+  if (c.contains("image") || c.contains("first")) {
+    // The case's images as PNGs: image_u8 (or first_u8) -> --image, last_u8 -> --last-image.
+    for (const auto& [tensor, flag] : {std::pair<std::string, std::string>{c.contains("image") ? "image_u8" : "first_u8", "--image"},
+                                       {"last_u8", "--last-image"}}) {
+      if (!fixture->contains(tensor)) continue;
+      const fs::path png = dir_ / (tensor + ".png");
+      const auto image = t2v::test::load_case_tensor(run.case_file, tensor);  // [H, W, 3]
+      t2v::io::VideoWriterOptions o;
+      o.path = png;
+      o.width = static_cast<int>(image.size(1));
+      o.height = static_cast<int>(image.size(0));
+      o.fps = {16, 1};
+      t2v::io::VideoWriter w(o);
+      w.write(image);
+      w.finish();
+      args.insert(args.end(), {flag, png.string()});
+    }
+    args.insert(args.end(), {"--max-area", std::to_string(c.at("max_area").get<int64_t>())});
   } else {
     args.insert(args.end(), {"--size", std::to_string(c.at("width").get<int>()) + "x" + std::to_string(c.at("height").get<int>())});
   }
   if (layout == "diffusers") {
     args.insert(args.end(), {"-m", (g / run.folder).string()});
   } else {
-    const bool two = run.files.size() == 4;
-    args.insert(args.end(), {"--transformer", (g / run.files[0]).string()});
-    if (two) args.insert(args.end(), {"--transformer-2", (g / run.files[1]).string()});
-    args.insert(args.end(), {"--text-encoder", (g / run.files[two ? 2 : 1]).string(), "--vae",
-                             (g / run.files[two ? 3 : 2]).string()});
+    for (const auto& [flag, file] : run.files) args.insert(args.end(), {flag, (g / file).string()});
   }
   auto r = run_t2v(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -109,7 +125,8 @@ TEST_P(CliGolden, IntermediatesMatchTheOfficialRun) {
       required.push_back("step" + std::to_string(i) + "." + n);
     }
   }
-  for (const char* n : {"step_expert", "step_guide", "y", "image_in", "image_resized", "z_image"}) {
+  for (const char* n : {"step_expert", "step_guide", "y", "clip_fea", "image_in", "image_resized", "z_image", "image_in.first",
+                        "image_in.last", "image_resized.first", "image_resized.last"}) {
     if (fixture->contains(n)) required.push_back(n);
   }
   for (const auto& name : required) EXPECT_TRUE(got->contains(name)) << name << " was not saved";
@@ -123,7 +140,7 @@ TEST_P(CliGolden, IntermediatesMatchTheOfficialRun) {
   EXPECT_GE(compared, static_cast<int>(required.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Wan22, CliGolden, ::testing::Combine(::testing::ValuesIn(runs()), ::testing::Values("diffusers", "comfy")),
+INSTANTIATE_TEST_SUITE_P(Wan, CliGolden, ::testing::Combine(::testing::ValuesIn(runs()), ::testing::Values("diffusers", "comfy")),
                          [](const auto& info) {
                            std::string n = std::get<0>(info.param).name() + "_" + std::get<1>(info.param);
                            for (auto& ch : n)

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "support/golden.h"
+#include "t2v/models/wan/clip.h"
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/support.h"
 #include "t2v/models/wan/transformer.h"
@@ -78,6 +79,8 @@ struct RealModel {
   const char* dtype;  // stored dtype; fp8 for 14B keeps the file's mapping under this machine's RAM
   int64_t itemsize;
   const char* prefix;  // ComfyUI files may carry "model.diffusion_model."
+  int64_t image_dim = 0;  // Wan2.1 I2V / FLF2V: the CLIP width of img_emb (1280)
+  bool flf2v = false;     // + img_emb.emb_pos [1, 514, image_dim]
 };
 
 // Official WanModel keys and shapes (spec §2.6): 15 global + 27 per block.
@@ -92,9 +95,21 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> official_tensors(const
       {"time_projection.1.weight", {6 * d, d}},        {"time_projection.1.bias", {6 * d}},
       {"head.modulation", {1, 2, d}},                  {"head.head.weight", {4 * m.out, d}},
       {"head.head.bias", {4 * m.out}}};
+  if (m.image_dim) {  // W21 model.py MLPProj: LayerNorm, Linear, GELU, Linear, LayerNorm
+    const int64_t w = m.image_dim;
+    t.insert(t.end(), {{"img_emb.proj.0.weight", {w}}, {"img_emb.proj.0.bias", {w}}, {"img_emb.proj.1.weight", {w, w}},
+                       {"img_emb.proj.1.bias", {w}}, {"img_emb.proj.3.weight", {d, w}}, {"img_emb.proj.3.bias", {d}},
+                       {"img_emb.proj.4.weight", {d}}, {"img_emb.proj.4.bias", {d}}});
+    if (m.flf2v) t.push_back({"img_emb.emb_pos", {1, 514, w}});
+  }
   for (int64_t i = 0; i < m.layers; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     t.push_back({b + "modulation", {1, 6, d}});
+    if (m.image_dim) {  // WanI2VCrossAttention
+      t.insert(t.end(), {{b + "cross_attn.k_img.weight", {d, d}}, {b + "cross_attn.k_img.bias", {d}},
+                         {b + "cross_attn.v_img.weight", {d, d}}, {b + "cross_attn.v_img.bias", {d}},
+                         {b + "cross_attn.norm_k_img.weight", {d}}});
+    }
     for (const char* attn : {"self_attn.", "cross_attn."}) {
       for (const char* proj : {"q", "k", "v", "o"}) {
         t.push_back({b + attn + proj + ".weight", {d, d}});
@@ -162,11 +177,14 @@ TEST_P(RealConfigs, ConfigFromTensorShapesAndModuleKeys) {
   EXPECT_EQ(c.freq_dim, 256);
   EXPECT_EQ(c.text_len, 512);
   EXPECT_EQ(c.patch_size, (std::array<int64_t, 3>{1, 2, 2}));
-  // in_dim 36 = noise + mask + image latent (Wan2.2 I2V-A14B, no img_emb: no CLIP); 48 = TI2V-5B.
-  EXPECT_EQ(c.model_type, m.in == 36 ? "i2v" : m.in == 48 ? "ti2v" : "t2v");
-  EXPECT_EQ(c.image_dim, 0);
-  EXPECT_EQ(src.transformer.store.size(), static_cast<size_t>(15 + 27 * m.layers));
-  if (m.in != 48) {  // with the 16-channel Wan2.1 VAE (the tiny one): a model t2v runs
+  // in_dim 36 = noise + mask + image latent (Wan2.2 I2V-A14B without img_emb: no CLIP; Wan2.1
+  // I2V / FLF2V with it); 48 = TI2V-5B.
+  EXPECT_EQ(c.model_type, m.flf2v ? "flf2v" : m.in == 36 ? "i2v" : m.in == 48 ? "ti2v" : "t2v");
+  EXPECT_EQ(c.image_dim, m.image_dim);
+  EXPECT_EQ(c.pos_embed_seq_len, m.flf2v ? 514 : 0);
+  const size_t image_tensors = m.image_dim ? 8 + (m.flf2v ? 1 : 0) + 5 * m.layers : 0;
+  EXPECT_EQ(src.transformer.store.size(), static_cast<size_t>(15 + 27 * m.layers) + image_tensors);
+  if (m.in != 48 && !m.image_dim) {  // with the 16-channel Wan2.1 VAE (the tiny one): a model t2v runs
     EXPECT_FALSE(wan::unsupported_reason(src).has_value()) << *wan::unsupported_reason(src);
   }
 
@@ -187,8 +205,66 @@ INSTANTIATE_TEST_SUITE_P(
                       RealModel{"wan22_t2v_A14B_low_noise", 5120, 40, 40, 13824, 16, 16, "F8_E4M3", 1, ""},
                       RealModel{"wan22_i2v_A14B_high_noise", 5120, 40, 40, 13824, 36, 16, "F8_E4M3", 1, ""},
                       RealModel{"wan22_i2v_A14B_low_noise", 5120, 40, 40, 13824, 36, 16, "F8_E4M3", 1,
-                                "model.diffusion_model."}),
+                                "model.diffusion_model."},
+                      RealModel{"wan21_i2v_14B_480p", 5120, 40, 40, 13824, 36, 16, "F8_E4M3", 1, "", 1280},
+                      RealModel{"wan21_flf2v_14B_720p", 5120, 40, 40, 13824, 36, 16, "F8_E4M3", 1, "", 1280, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
+
+// ComfyUI's clip_vision_h.safetensors (open-clip names, no config): the real ViT-H/14 from shapes.
+TEST(RealClipVision, ViTH14FromOpenClipTensorShapes) {
+  const int64_t w = 1280, mlp = 5120, layers = 32, embed = 1024;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> t = {
+      {"visual.class_embedding", {w}},  {"visual.conv1.weight", {w, 3, 14, 14}}, {"visual.positional_embedding", {257, w}},
+      {"visual.ln_pre.weight", {w}},    {"visual.ln_pre.bias", {w}},             {"visual.ln_post.weight", {w}},
+      {"visual.ln_post.bias", {w}},     {"visual.proj", {w, embed}}};
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string b = "visual.transformer.resblocks." + std::to_string(i) + ".";
+    t.insert(t.end(), {{b + "ln_1.weight", {w}}, {b + "ln_1.bias", {w}}, {b + "attn.in_proj_weight", {3 * w, w}},
+                       {b + "attn.in_proj_bias", {3 * w}}, {b + "attn.out_proj.weight", {w, w}},
+                       {b + "attn.out_proj.bias", {w}}, {b + "ln_2.weight", {w}}, {b + "ln_2.bias", {w}},
+                       {b + "mlp.c_fc.weight", {mlp, w}}, {b + "mlp.c_fc.bias", {mlp}}, {b + "mlp.c_proj.weight", {w, mlp}},
+                       {b + "mlp.c_proj.bias", {w}}});
+  }
+  nlohmann::json header = nlohmann::json::object();
+  uint64_t offset = 0;
+  for (const auto& [name, shape] : t) {
+    uint64_t bytes = 2;
+    for (auto d : shape) bytes *= static_cast<uint64_t>(d);
+    header[name] = {{"dtype", "F16"}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  const fs::path file = fs::temp_directory_path() / ("t2v_clip_sparse_" + std::to_string(::getpid()) + ".safetensors");
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  {
+    std::ofstream f(file, std::ios::binary | std::ios::trunc);
+    uint64_t n = text.size();
+    for (int i = 0; i < 8; ++i) f.put(static_cast<char>((n >> (8 * i)) & 0xff));
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  }
+  ASSERT_EQ(::truncate(file.c_str(), static_cast<off_t>(8 + text.size() + offset)), 0);
+
+  const auto c = wan::canonical_component("image_encoder", io::TensorStore::open(file), nullptr);
+  EXPECT_EQ(c.layout, "open-clip");
+  const auto cfg = wan::ClipVisionConfig::from_tensors(c.store);
+  EXPECT_EQ(cfg.hidden_size, 1280);
+  EXPECT_EQ(cfg.num_heads, 16);
+  EXPECT_EQ(cfg.num_layers, 32);
+  EXPECT_EQ(cfg.intermediate_size, 5120);
+  EXPECT_EQ(cfg.image_size, 224);
+  EXPECT_EQ(cfg.tokens(), 257);
+  // The module (31 blocks: use_31_block) matches the store minus the keys Wan leaves unused.
+  wan::ClipVisionModel model(cfg, torch::kFloat16, torch::kCPU);
+  Shapes used;
+  for (const auto& [k, shape] : store_shapes(c.store)) {
+    bool unused = false;
+    for (const auto& p : wan::clip_unused_keys(cfg)) unused = unused || k.rfind(p, 0) == 0;
+    if (!unused) used[k] = shape;
+  }
+  EXPECT_TRUE(same_keys_and_shapes(parameter_shapes(*model), used));
+  EXPECT_EQ(c.store.info("vision_model.encoder.layers.5.self_attn.k_proj.weight").shape, (std::vector<int64_t>{w, w}));
+  fs::remove(file);
+}
 }  // namespace
 }  // namespace t2v::test

@@ -15,6 +15,15 @@
 
 namespace t2v::io {
 
+// A fused tensor stored as equal blocks of rows, seen as one key per block (open-clip's
+// attn.in_proj_weight [3w, w] = [q; k; v]): `from` is a whole-key pattern (`*` = an index, as in
+// RenameRule), `to` the block names in row order, their `*`s filled with the captured indices.
+struct SplitRule {
+  std::string from;
+  std::vector<std::string> to;
+};
+using SplitTable = std::vector<SplitRule>;
+
 class TensorStore {
  public:
   TensorStore() = default;
@@ -51,6 +60,9 @@ class TensorStore {
   // A store whose keys are renamed by `table` (keys no rule matches are kept). Two keys renamed
   // to the same name are an error.
   TensorStore renamed(const RenameTable& table) const;
+  // A store whose fused keys are split by `table` into row blocks (zero-copy views). A key whose
+  // first dimension does not divide into the blocks is a WeightsError.
+  TensorStore split_rows(const SplitTable& table) const;
   // A store without the keys starting with any of `patterns` (RenameTable pattern syntax).
   TensorStore without(const std::vector<std::string>& patterns) const;
   // Original (on-disk) name of a key.
@@ -60,6 +72,8 @@ class TensorStore {
   struct Entry {
     size_t file = 0;
     std::string stored_name;
+    int part = 0, parts = 1;                 // row block `part` of `parts` (split_rows)
+    std::shared_ptr<TensorInfo> part_info;  // that block's shape and byte range
   };
   const Entry& entry(const std::string& key) const;
   std::filesystem::path source_;

@@ -64,6 +64,10 @@ struct GridLimits {
   // appended to the DiT input (Wan image-to-video DiTs), so a condition needs no latent boundary.
   enum class KnownFrames { kRenoised, kCleanAtT0, kMaskChannels };
   KnownFrames known_frames = KnownFrames::kRenoised;
+  // Images the model's image encoder sees (VideoModel::encode_images): 0 = none; 1 = the first
+  // known frame (Wan2.1 I2V); 2 = the first and the last known frame (Wan2.1 FLF2V), which must
+  // then be different conditions.
+  int image_context_images = 0;
 };
 
 // Settings a generation uses when the request leaves them unset (the official configs' values, or
@@ -118,9 +122,17 @@ class VideoModel {
   // One fp32 context per prompt (on the CPU); the text encoder is loaded for the call and freed
   // after it, before the denoisers need the memory.
   virtual std::vector<torch::Tensor> encode_prompts(const std::vector<std::string>& prompts) = 0;
-  // The denoisers for one generation, bound to the prompt's and negative prompt's contexts; the
-  // weights load on first use and stay loaded across calls.
-  virtual std::vector<ExpertModel> experts(const torch::Tensor& context, const torch::Tensor& context_null) = 0;
+  // Image context for models with an image encoder (GridLimits::image_context_images > 0): images
+  // float [3, h, w] in [-1, 1] as decoded -> features (Wan2.1: CLIP [n, 257, width]); the encoder
+  // is loaded for the call and freed after it. Undefined for models without one.
+  virtual torch::Tensor encode_images(const std::vector<torch::Tensor>& images) {
+    (void)images;
+    return {};
+  }
+  // The denoisers for one generation, bound to the prompt's and negative prompt's contexts (and
+  // the image context, shared by both branches); the weights load on first use and stay loaded.
+  virtual std::vector<ExpertModel> experts(const torch::Tensor& context, const torch::Tensor& context_null,
+                                           const torch::Tensor& image_context = {}) = 0;
   // VAE: pixels [3, F, H, W] in [-1, 1] -> clean latent [C, T, h, w] on the runtime device.
   virtual torch::Tensor encode_video(const torch::Tensor& video) = 0;
   // VAE: latent [C, T, h, w] -> pixel chunks [3, n, H, W] in [-1, 1], in order, as they are final.

@@ -133,9 +133,9 @@ struct ConditionPlan {
   // the known frames fitted in float (no uint8 rounding, as the official code), zeros elsewhere
   // (W22 wan/image2video.py WanI2V.generate: the image, then torch.zeros frames).
   torch::Tensor masked_video() const;
-  // The first known frame before and after fitting, float [3, h, w] / [3, H, W] in [-1, 1]
-  // (the official `img` and its interpolated copy), for intermediates; undefined if none.
-  std::pair<torch::Tensor, torch::Tensor> first_known_image() const;
+  // The first (or the last) known frame before and after fitting, float [3, h, w] / [3, H, W] in
+  // [-1, 1] (the official `img` and its interpolated copy); undefined if nothing is known.
+  std::pair<torch::Tensor, torch::Tensor> known_image(bool last = false) const;
   // The init video's first `frames` fitted frames, float [3, frames, H, W] in [-1, 1].
   torch::Tensor init_video(int frames) const;
   // The output metadata's "conditions" list: role, file, sha256, frame, frames, strength.

@@ -10,6 +10,7 @@
 #include "t2v/error.h"
 #include "t2v/io/state_dict_loader.h"
 #include "t2v/log.h"
+#include "t2v/models/wan/clip.h"
 #include "t2v/models/wan/support.h"
 #include "t2v/models/wan/transformer.h"
 #include "t2v/models/wan/vae.h"
@@ -37,13 +38,18 @@ using DitProvider = std::function<std::pair<WanTransformer3DModel, int64_t>(int 
 // DiT is fetched per call, not held, so an expert that is switched out can be freed.
 class WanDenoiser final : public models::Denoiser {
  public:
-  WanDenoiser(DitProvider provider, int index, torch::Tensor context, torch::Tensor context_null)
-      : provider_(std::move(provider)), index_(index), context_(std::move(context)), context_null_(std::move(context_null)) {}
+  WanDenoiser(DitProvider provider, int index, torch::Tensor context, torch::Tensor context_null, torch::Tensor clip)
+      : provider_(std::move(provider)),
+        index_(index),
+        context_(std::move(context)),
+        context_null_(std::move(context_null)),
+        clip_(std::move(clip)) {}
   torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& t, int branch) override {
     auto [dit, load] = provider_(index_);
     if (load != load_) {  // text_embedding belongs to each expert: [1, text_len, dim] per branch
-      cond_ = dit->encode_text(context_.unsqueeze(0).to(x.device()));
-      uncond_ = dit->encode_text(context_null_.unsqueeze(0).to(x.device()));
+      // The image context (I2V / FLF2V) is the same for both branches (W21 image2video.py clip_context).
+      cond_ = dit->encode_text(context_.unsqueeze(0).to(x.device()), clip_);
+      uncond_ = dit->encode_text(context_null_.unsqueeze(0).to(x.device()), clip_);
       load_ = load;
     }
     // Per-latent-frame timesteps (known frames at t = 0) become per-token ones.
@@ -55,6 +61,7 @@ class WanDenoiser final : public models::Denoiser {
   DitProvider provider_;
   int index_;
   torch::Tensor context_, context_null_;  // trimmed fp32 [L, text_dim]
+  torch::Tensor clip_;                    // [n, tokens, image_dim] or undefined
   int64_t load_ = -1;
   WanTextContext cond_, uncond_;
 };
@@ -110,6 +117,7 @@ class WanModel final : public models::VideoModel {
   }
 
   std::string family() const override { return source_.two_experts || ti2v() || i2v() ? "wan2.2" : "wan2.1"; }
+  const WanModelSource& source() const { return source_; }
   std::string name() const override { return source_.root.filename().string(); }
   fs::path root() const override { return source_.root; }
 
@@ -127,6 +135,7 @@ class WanModel final : public models::VideoModel {
       out["boundary_ratio"] = s.boundary_ratio;
     }
     out["vae"] = describe_component(s.vae, s.vae_config.to_json());
+    if (s.has_image_encoder) out["image_encoder"] = describe_component(s.image_encoder, s.image_encoder_config.to_json());
     if (!s.scheduler_config.is_null()) out["scheduler"] = s.scheduler_config;
     const auto why = unsupported_reason();
     out["supported"] = !why.has_value();
@@ -158,12 +167,15 @@ class WanModel final : public models::VideoModel {
       // W22 wan/textimage2video.py WanTI2V.i2v: the image's latent frame is imposed clean, its tokens at t = 0.
       lim.known_frames = models::GridLimits::KnownFrames::kCleanAtT0;
     }
-    if (i2v()) {  // W22 wan/configs/wan_i2v_A14B.py + generate.py: max_area 1280*720, 81 frames
-      lim.default_width = 1280;
-      lim.default_height = 720;
-      lim.trained_area = 1280 * 720;
+    if (i2v() || clip_i2v()) {
+      // W22 wan_i2v_A14B.py / W21 wan_i2v_14B.py + generate.py: max_area 1280*720 (the 480P
+      // checkpoints: 832*480), 81 frames; the image's aspect sets the size.
+      lim.default_width = res480() ? 832 : 1280;
+      lim.default_height = res480() ? 480 : 720;
+      lim.trained_area = lim.default_width * lim.default_height;
       lim.image_rule = models::GridLimits::ImageRule::kWanI2VFloat;
       lim.known_frames = models::GridLimits::KnownFrames::kMaskChannels;
+      if (clip_i2v()) lim.image_context_images = c.model_type == "flf2v" ? 2 : 1;
     }
     if (d.width && d.height) {
       lim.default_width = *d.width;
@@ -188,6 +200,15 @@ class WanModel final : public models::VideoModel {
       m.guidance_2 = i2v ? 3.5 : 3.0;
     }
     if (ti2v()) m.fps = {24, 1};  // W22 wan_ti2v_5B.py: sample_fps 24 (steps 50, shift 5, guide 5 as Wan2.1)
+    if (clip_i2v()) {
+      // W21 wan/configs: i2v_14B's negative prompt is "镜头晃动，" + the default, flf2v_14B's
+      // "镜头切换，" + i2v's; generate.py: i2v 40 steps, shift 3.0 at 480p and 5.0 otherwise;
+      // flf2v 50 steps, shift 16; guide 5.0.
+      const bool flf2v = source_.transformer_config.model_type == "flf2v";
+      m.negative_prompt = std::string(flf2v ? "镜头切换，" : "") + "镜头晃动，" + kDefaultNegativePrompt;
+      m.steps = flf2v ? 50 : 40;
+      m.shift = flf2v ? 16.0 : res480() ? 3.0 : 5.0;
+    }
     const auto& d = source_.defaults;
     if (d.steps) m.steps = *d.steps;
     if (d.guidance) m.guidance = *d.guidance;
@@ -212,17 +233,33 @@ class WanModel final : public models::VideoModel {
     return out;
   }
 
-  std::vector<models::ExpertModel> experts(const torch::Tensor& context, const torch::Tensor& context_null) override {
+  torch::Tensor encode_images(const std::vector<torch::Tensor>& images) override {
+    if (!source_.has_image_encoder) return {};
+    torch::NoGradGuard no_grad;
+    torch::Tensor features;
+    {
+      // W21 i2v_14B.clip_dtype float16 on the GPU; fp32 (exact) on the CPU. Freed after use.
+      const auto dtype = options_.device.is_cuda() ? torch::kFloat16 : torch::kFloat32;
+      auto clip = load_clip_vision(source_.image_encoder_config, source_.image_encoder.store, dtype, options_.device);
+      features = clip->encode(images).to(torch::kCPU);  // [n, tokens, width] fp32
+    }
+    release_free_memory();
+    return features;
+  }
+
+  std::vector<models::ExpertModel> experts(const torch::Tensor& context, const torch::Tensor& context_null,
+                                           const torch::Tensor& image_context) override {
+    if (clip_i2v() && !image_context.defined()) throw Error("experts: this image-to-video model needs its image context");
     DitProvider provider = [this](int i) { return std::make_pair(dit(i), loads_[i]); };
     if (!source_.two_experts) {
       dit(0);  // load now: the denoise stage's time is the steps', not the first step's load
-      return {{std::make_shared<WanDenoiser>(provider, 0, context, context_null), 0, 1e9}};
+      return {{std::make_shared<WanDenoiser>(provider, 0, context, context_null, image_context), 0, 1e9}};
     }
     // W22 wan/text2video.py WanT2V.generate: t >= boundary -> high_noise_model, else low_noise_model.
     // The high-noise expert runs first; the low-noise one loads at the switch.
     dit(0);
-    return {{std::make_shared<WanDenoiser>(provider, 0, context, context_null), boundary(), 1e9},
-            {std::make_shared<WanDenoiser>(provider, 1, context, context_null), 0, boundary()}};
+    return {{std::make_shared<WanDenoiser>(provider, 0, context, context_null, image_context), boundary(), 1e9},
+            {std::make_shared<WanDenoiser>(provider, 1, context, context_null, image_context), 0, boundary()}};
   }
 
   torch::Tensor encode_video(const torch::Tensor& video) override {
@@ -243,6 +280,17 @@ class WanModel final : public models::VideoModel {
   bool ti2v() const { return source_.transformer_config.model_type == "ti2v"; }
   // Wan2.2 I2V-A14B: mask + image latent channels, no CLIP image context.
   bool i2v() const { return source_.transformer_config.model_type == "i2v" && source_.transformer_config.image_dim == 0; }
+  // Wan2.1 I2V-14B / FLF2V-14B: mask + image latent channels and CLIP image context.
+  bool clip_i2v() const { return source_.transformer_config.image_dim > 0; }
+  // The 480P checkpoints (Wan2.1-I2V-14B-480P, ComfyUI wan2.1_i2v_480p_*) by their names.
+  bool res480() const {
+    auto lower = [](std::string s) {
+      for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return s;
+    };
+    return lower(source_.root.filename().string() + " " + source_.transformer.store.source().filename().string())
+               .find("480p") != std::string::npos;
+  }
 
   // Expert i's DiT, loaded on first use. With two experts, the other one is freed first unless both
   // fit: in 40% of RAM on the CPU; on a GPU one 14B expert at a time, as the official
@@ -302,7 +350,8 @@ std::unique_ptr<models::VideoModel> open_model(const models::ModelLocation& loca
     return it == location.files.end() ? fs::path() : it->second;
   };
   for (const auto& [role, path] : location.files) {
-    if (role != "transformer" && role != "transformer_2" && role != "text_encoder" && role != "vae" && role != "tokenizer") {
+    if (role != "transformer" && role != "transformer_2" && role != "text_encoder" && role != "vae" && role != "tokenizer" &&
+        role != "image_encoder") {
       throw UsageError("files: a Wan model has no \"" + role + "\" component (" + path.string() + ")");
     }
   }
@@ -312,6 +361,7 @@ std::unique_ptr<models::VideoModel> open_model(const models::ModelLocation& loca
   paths.text_encoder = file("text_encoder");
   paths.vae = file("vae");
   paths.tokenizer = file("tokenizer");
+  paths.image_encoder = file("image_encoder");
   return make_model(open_single_files(paths), options);
 }
 

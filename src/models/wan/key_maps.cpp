@@ -41,6 +41,37 @@ const io::RenameTable& transformer_official_to_diffusers() {
   return table;
 }
 
+const io::RenameTable& clip_open_clip_to_hf() {
+  // Source: open_clip VisionTransformer names vs transformers CLIPVisionModel (the table of W21
+  // clip.py module names, open-clip and transformers names in the fixtures' README).
+  static const io::RenameTable table = {
+      {"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight"},
+      {"visual.class_embedding", "vision_model.embeddings.class_embedding"},
+      {"visual.positional_embedding", "vision_model.embeddings.position_embedding.weight"},
+      {"visual.ln_pre.", "vision_model.pre_layrnorm."},
+      {"visual.transformer.resblocks.*.ln_1.", "vision_model.encoder.layers.*.layer_norm1."},
+      {"visual.transformer.resblocks.*.attn.out_proj.", "vision_model.encoder.layers.*.self_attn.out_proj."},
+      {"visual.transformer.resblocks.*.ln_2.", "vision_model.encoder.layers.*.layer_norm2."},
+      {"visual.transformer.resblocks.*.mlp.c_fc.", "vision_model.encoder.layers.*.mlp.fc1."},
+      {"visual.transformer.resblocks.*.mlp.c_proj.", "vision_model.encoder.layers.*.mlp.fc2."},
+      {"visual.ln_post.", "vision_model.post_layernorm."},
+      {"visual.proj", "visual_projection.weight"},  // [w, embed], transposed; unused (no head)
+  };
+  return table;
+}
+
+const io::SplitTable& clip_open_clip_qkv_split() {
+  static const io::SplitTable table = {
+      {"visual.transformer.resblocks.*.attn.in_proj_weight",
+       {"vision_model.encoder.layers.*.self_attn.q_proj.weight", "vision_model.encoder.layers.*.self_attn.k_proj.weight",
+        "vision_model.encoder.layers.*.self_attn.v_proj.weight"}},
+      {"visual.transformer.resblocks.*.attn.in_proj_bias",
+       {"vision_model.encoder.layers.*.self_attn.q_proj.bias", "vision_model.encoder.layers.*.self_attn.k_proj.bias",
+        "vision_model.encoder.layers.*.self_attn.v_proj.bias"}},
+  };
+  return table;
+}
+
 const io::RenameTable& umt5_wan_to_hf() {
   // Source: W21 wan/modules/t5.py module names vs HF UMT5EncoderModel (spec §1.5 (c)).
   static const io::RenameTable table = {

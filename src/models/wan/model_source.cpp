@@ -22,6 +22,7 @@ bool has_prefix(const io::TensorStore& store, const std::string& prefix) {
 const char* class_for(const std::string& role) {
   if (role == "text_encoder") return "UMT5EncoderModel";
   if (role == "transformer") return "WanTransformer3DModel";
+  if (role == "image_encoder") return "CLIPVisionModel";
   return "AutoencoderKLWan";
 }
 
@@ -51,11 +52,17 @@ void open_single_transformer(const fs::path& file, Component& component, WanTran
     config = WanTransformerConfig::from_wan_json(io::parse_json_text(wan_cfg, where), where);
     component.config_origin = "metadata";
     // model_type "i2v" is both Wan2.1's (W21 model.py WanModel: img_emb, CLIP context) and Wan2.2's
-    // (W22 model.py: no img_emb); the tensors tell which.
-    if (config.image_dim && !component.store.contains("condition_embedder.image_embedder.norm1.weight")) {
+    // (W22 model.py: no img_emb); the tensors tell which. The official code hard-codes the CLIP
+    // width (MLPProj(1280, dim)) and 2 x 257 FLF2V positions; the tensors give the real ones.
+    const std::string norm1 = "condition_embedder.image_embedder.norm1.weight";
+    const std::string pos = "condition_embedder.image_embedder.pos_embed";
+    if (config.image_dim && !component.store.contains(norm1)) {
       config.image_dim = 0;
       config.added_kv_proj_dim = 0;
       config.pos_embed_seq_len = 0;
+    } else if (config.image_dim) {
+      config.image_dim = component.store.info(norm1).shape.at(0);
+      if (component.store.contains(pos)) config.pos_embed_seq_len = component.store.info(pos).shape.at(1);
     }
   } else {
     config = WanTransformerConfig::from_tensors(component.store);
@@ -105,6 +112,16 @@ Component canonical_component(const std::string& role, io::TensorStore store, co
     } else {
       throw WeightsError(src + ": not a Wan DiT checkpoint (neither 'head.modulation' nor "
                          "'condition_embedder.time_proj.weight' found)");
+    }
+  } else if (role == "image_encoder") {
+    if (store.contains("visual.conv1.weight")) {
+      c.layout = "open-clip";
+      store = store.split_rows(clip_open_clip_qkv_split()).renamed(clip_open_clip_to_hf());
+    } else if (store.contains("vision_model.embeddings.patch_embedding.weight")) {
+      c.layout = "hf";
+    } else {
+      throw WeightsError(src + ": not a CLIP vision checkpoint (neither 'visual.conv1.weight' nor "
+                         "'vision_model.embeddings.patch_embedding.weight' found)");
     }
   } else if (role == "text_encoder") {
     if (store.contains("shared.weight")) {
@@ -185,10 +202,6 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   auto declared = [&](const char* key) {
     return index.contains(key) && index[key].is_array() && !index[key].empty() && !index[key][0].is_null();
   };
-  if (pipeline == "WanImageToVideoPipeline" && declared("image_encoder")) {
-    throw ConfigError(index_path.string() + ": an image-to-video folder with a CLIP image encoder (Wan2.1 I2V/FLF2V)" +
-                      runs_only);
-  }
   if (pipeline == "WanVACEPipeline" || pipeline == "WanVideoToVideoPipeline") {
     throw ConfigError(index_path.string() + ": a " + pipeline + " folder" + runs_only);
   }
@@ -234,6 +247,17 @@ WanModelSource open_diffusers_folder(const fs::path& dir) {
   }
   src.vae = canonical_component("vae", io::TensorStore::open(vae_dir), &src.vae_config);
   for (Component* c : {&src.text_encoder, &src.transformer, &src.vae}) c->config_origin = "config.json";
+  // Wan2.1 I2V / FLF2V folders: the CLIP tower (transformers CLIPVisionModel(WithProjection)).
+  if (declared("image_encoder")) {
+    const fs::path ie_dir = require_dir(dir, "image_encoder");
+    src.image_encoder_config = ClipVisionConfig::from_hf_json(io::read_json_file(ie_dir / "config.json"),
+                                                              (ie_dir / "config.json").string());
+    const fs::path pre = dir / "image_processor" / "preprocessor_config.json";
+    if (fs::exists(pre, ec)) src.image_encoder_config.read_preprocessor(io::read_json_file(pre), pre.string());
+    src.image_encoder = canonical_component("image_encoder", io::TensorStore::open(ie_dir), nullptr);
+    src.image_encoder.config_origin = "config.json";
+    src.has_image_encoder = true;
+  }
 
   src.tokenizer_file = tok_dir / "spiece.model";
   if (!fs::exists(src.tokenizer_file, ec)) {
@@ -274,6 +298,20 @@ WanModelSource open_single_files(const SingleFilePaths& paths) {
     src.transformer_2.role = "transformer_2";
     src.boundary_ratio = default_boundary_ratio(src.transformer_config);
     check_expert_order(src.transformer, src.transformer_2);
+  }
+
+  if (!paths.image_encoder.empty()) {
+    src.image_encoder = canonical_component("image_encoder", io::TensorStore::open(paths.image_encoder), nullptr);
+    const std::string clip_cfg = metadata_or_empty(src.image_encoder.store, "clip_vision_config");
+    if (!clip_cfg.empty()) {
+      const std::string where = paths.image_encoder.string() + " (clip_vision_config metadata)";
+      src.image_encoder_config = ClipVisionConfig::from_hf_json(io::parse_json_text(clip_cfg, where), where);
+      src.image_encoder.config_origin = "metadata";
+    } else {
+      src.image_encoder_config = ClipVisionConfig::from_tensors(src.image_encoder.store);
+      src.image_encoder.config_origin = "tensor shapes";
+    }
+    src.has_image_encoder = true;
   }
 
   src.text_encoder = canonical_component("text_encoder", io::TensorStore::open(paths.text_encoder), nullptr);

@@ -48,6 +48,16 @@ WanTransformer3DModelImpl::WanTransformer3DModelImpl(const WanTransformerConfig&
 }
 
 WanTextContext WanTransformer3DModelImpl::encode_text(const torch::Tensor& context, DebugTensors* debug) {
+  return encode_text(context, torch::Tensor(), debug);
+}
+
+WanTextContext WanTransformer3DModelImpl::encode_text(const torch::Tensor& context, const torch::Tensor& clip_features,
+                                                      DebugTensors* debug) {
+  const bool wants_image = static_cast<bool>(condition_embedder->image_embedder);
+  if (wants_image != clip_features.defined()) {
+    throw InputError(wants_image ? "transformer: this image-to-video DiT needs CLIP image features"
+                                 : "transformer: this DiT takes no image features");
+  }
   // No NoGradGuard: the trainer (tools/train_demo) back-propagates through the text embedder.
   if (context.dim() != 3 || context.size(2) != config_.text_dim || context.size(1) > config_.text_len) {
     throw InputError("transformer: text context must be [B, <= " + std::to_string(config_.text_len) + ", " +
@@ -61,10 +71,21 @@ WanTextContext WanTransformer3DModelImpl::encode_text(const torch::Tensor& conte
   WanTextContext text;
   text.embedding = condition_embedder->text(ctx);  // [B, text_len, dim]
   if (debug) (*debug)["context_emb"] = text.embedding.clone();
+  torch::Tensor image;
+  if (wants_image) {
+    image = condition_embedder->image_embedder->forward(clip_features.to(device_));  // [B, N, dim] fp32
+    if (debug) (*debug)["img_emb"] = image.clone();
+  }
   for (const auto& module : *blocks) {
-    auto kv = module->as<WanTransformerBlockImpl>()->attn2->context_kv(text.embedding);
+    auto* attn2 = module->as<WanTransformerBlockImpl>()->attn2.get();
+    auto kv = attn2->context_kv(text.embedding);
     text.keys.push_back(kv.k);
     text.values.push_back(kv.v);
+    if (image.defined()) {
+      auto img = attn2->image_kv(image);
+      text.image_keys.push_back(img.k);
+      text.image_values.push_back(img.v);
+    }
   }
   return text;
 }
@@ -72,6 +93,12 @@ WanTextContext WanTransformer3DModelImpl::encode_text(const torch::Tensor& conte
 torch::Tensor WanTransformer3DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
                                                  const torch::Tensor& context, DebugTensors* debug) {
   return forward(x, t, encode_text(context, debug), debug);
+}
+
+torch::Tensor WanTransformer3DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
+                                                 const torch::Tensor& context, const torch::Tensor& clip_features,
+                                                 DebugTensors* debug) {
+  return forward(x, t, encode_text(context, clip_features, debug), debug);
 }
 
 torch::Tensor WanTransformer3DModelImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in,
@@ -117,10 +144,20 @@ torch::Tensor WanTransformer3DModelImpl::forward(const torch::Tensor& x_in, cons
 
   auto rope = rope_cache_->get(grid, device_);
   for (size_t i = 0; i < blocks->size(); ++i) {
-    CrossKV kv{text.keys[i], text.values[i]};
+    CrossKV kv;
+    kv.k = text.keys[i];
+    kv.v = text.values[i];
+    if (!text.image_keys.empty()) {
+      kv.k_img = text.image_keys[i];
+      kv.v_img = text.image_values[i];
+    }
     if (text.batch() != batch) {
       kv.k = kv.k.expand({batch, -1, -1, -1});  // [B, Lc, H, D]
       kv.v = kv.v.expand({batch, -1, -1, -1});
+      if (kv.k_img.defined()) {
+        kv.k_img = kv.k_img.expand({batch, -1, -1, -1});
+        kv.v_img = kv.v_img.expand({batch, -1, -1, -1});
+      }
     }
     x = blocks[i]->as<WanTransformerBlockImpl>()->forward(x, e0, *rope, kv, attention_);  // [B, L, dim] fp32
     if (debug) (*debug)["block" + std::to_string(i) + "_out"] = x.clone();

@@ -54,10 +54,22 @@ CrossKV WanAttentionImpl::context_kv(const torch::Tensor& context) {
   return kv;
 }
 
+CrossKV WanAttentionImpl::image_kv(const torch::Tensor& image) {
+  TORCH_CHECK(add_k_proj, "image_kv on an attention without added key/value projections");
+  const auto dtype = to_v->weight.scalar_type();
+  CrossKV kv;
+  kv.k = heads_view(rms_norm(project(*add_k_proj, image), norm_added_k->weight, eps_)).to(dtype);  // [B, N, H, D]
+  kv.v = heads_view(project(*add_v_proj, image));                                                  // [B, N, H, D]
+  return kv;
+}
+
 torch::Tensor WanAttentionImpl::cross_attention(const torch::Tensor& x, const CrossKV& kv,
                                                 const AttentionOptions& attn) {
-  auto q = rms_norm(project(*to_q, x), norm_q->weight, eps_);  // [B, L, dim]
-  return output(attention(heads_view(q), kv.k, kv.v, attn));
+  auto q = heads_view(rms_norm(project(*to_q, x), norm_q->weight, eps_));  // [B, L, H, D]
+  auto out = attention(q, kv.k, kv.v, attn);                              // [B, L, H, D]
+  // W21 WanI2VCrossAttention: the text and image attentions share q; their outputs are summed.
+  if (kv.k_img.defined()) out = out + attention(q, kv.k_img, kv.v_img, attn);
+  return output(out);
 }
 
 WanTransformerBlockImpl::WanTransformerBlockImpl(const WanTransformerConfig& config, const WanParamOptions& options)

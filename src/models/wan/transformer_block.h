@@ -20,6 +20,7 @@ namespace t2v::wan {
 // Keys and values of one cross-attention's context, [B, Lc, heads, head_dim] in the weights' dtype.
 struct CrossKV {
   torch::Tensor k, v;
+  torch::Tensor k_img, v_img;  // image-to-video DiTs: the image tokens' keys/values (else undefined)
 };
 
 // `attn1` (self) / `attn2` (cross): to_q, to_k, to_v, to_out.0, norm_q, norm_k (RMSNorm over the
@@ -31,6 +32,9 @@ class WanAttentionImpl : public torch::nn::Module {
   torch::Tensor self_attention(const torch::Tensor& x, const RopeTable& rope, const AttentionOptions& attn);
   // Keys/values of a context [B, Lc, dim] (no RoPE); reusable for every step of a sampling run.
   CrossKV context_kv(const torch::Tensor& context);
+  // Image tokens [B, N, dim] -> k = norm_added_k(add_k_proj(.)), v = add_v_proj(.) (W21 model.py
+  // WanI2VCrossAttention k_img / v_img / norm_k_img), returned in k / v.
+  CrossKV image_kv(const torch::Tensor& image);
   // x [B, L, dim] attends the context (no mask, no gate) -> [B, L, dim].
   torch::Tensor cross_attention(const torch::Tensor& x, const CrossKV& kv, const AttentionOptions& attn);
 

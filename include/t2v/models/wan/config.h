@@ -97,6 +97,30 @@ struct WanVAEConfig {
   nlohmann::json to_json() const;
 };
 
+// The CLIP vision tower of Wan2.1's image-to-video models (models/wan/clip.h; methods in clip.cpp).
+struct ClipVisionConfig {
+  int64_t hidden_size = 1280;  // ViT-H/14 (W21 clip.py clip_xlm_roberta_vit_h_14: vision_dim 1280)
+  int64_t intermediate_size = 5120;
+  int64_t num_heads = 16;
+  int64_t num_layers = 32;
+  int64_t patch_size = 14;
+  int64_t image_size = 224;
+  double layer_norm_eps = 1e-5;
+  // torchvision Normalize of W21 clip.py (OpenAI CLIP statistics); image_processor/ may restate them.
+  std::array<float, 3> mean = {0.48145466f, 0.4578275f, 0.40821073f};
+  std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f};
+
+  int64_t tokens() const { return (image_size / patch_size) * (image_size / patch_size) + 1; }  // + class token
+  // transformers CLIPVisionConfig (image_encoder/config.json, or `clip_vision_config` metadata).
+  static ClipVisionConfig from_hf_json(const nlohmann::json& j, const std::string& source);
+  // From a store in transformers names (real single files carry no config): widths from the
+  // shapes; heads only for the ViT-H width (1280 = 16 heads of 80), otherwise a config is needed.
+  static ClipVisionConfig from_tensors(const io::TensorStore& store);
+  // image_processor/preprocessor_config.json: image_mean / image_std.
+  void read_preprocessor(const nlohmann::json& j, const std::string& source);
+  nlohmann::json to_json() const;
+};
+
 // Wan2.1 latent normalisation constants (W21 vae.py WanVAE).
 const std::vector<float>& wan21_latents_mean();
 const std::vector<float>& wan21_latents_std();

@@ -15,9 +15,9 @@
 namespace t2v::wan {
 
 struct Component {
-  std::string role;           // "text_encoder" | "transformer" | "vae"
-  std::string class_name;     // "UMT5EncoderModel" | "WanTransformer3DModel" | "AutoencoderKLWan"
-  std::string layout;         // key layout found on disk: "diffusers" | "hf" | "official" | "wan-t5"
+  std::string role;           // "text_encoder" | "transformer" | "vae" | "image_encoder"
+  std::string class_name;     // "UMT5EncoderModel" | "WanTransformer3DModel" | "AutoencoderKLWan" | "CLIPVisionModel"
+  std::string layout;         // key layout found on disk: "diffusers" | "hf" | "official" | "wan-t5" | "open-clip"
   std::string config_origin;  // "config.json" | "metadata" | "tensor shapes"
   io::TensorStore store;      // keys renamed to the canonical layout
 };
@@ -47,6 +47,11 @@ struct WanModelSource {
   WanTransformerConfig transformer_2_config;
   double boundary_ratio = 0;
   WanVAEConfig vae_config;
+  // Wan2.1 I2V / FLF2V: the CLIP vision tower (folder image_encoder/ + image_processor/, or
+  // ComfyUI's clip_vision_h file). Absent for every other model.
+  bool has_image_encoder = false;
+  Component image_encoder;
+  ClipVisionConfig image_encoder_config;
   std::filesystem::path tokenizer_file;  // spiece.model on disk, or empty
   std::string tokenizer_blob;            // serialized SentencePiece model from `spiece_model`
   int64_t text_len = 512;                // prompt tokens incl. </s> (see resolve rule in .cpp)
@@ -57,6 +62,7 @@ struct WanModelSource {
 struct SingleFilePaths {
   std::filesystem::path transformer, text_encoder, vae, tokenizer;  // tokenizer optional
   std::filesystem::path transformer_2;  // the low-noise expert of a two-expert model (optional)
+  std::filesystem::path image_encoder;  // CLIP vision tower of Wan2.1 I2V / FLF2V (optional)
 };
 
 WanModelSource open_diffusers_folder(const std::filesystem::path& dir);

@@ -48,10 +48,12 @@ class RopeCache;
 using DebugTensors = std::map<std::string, torch::Tensor>;
 
 // A prompt's text conditioning, computed once and reused for every sampling step: the text
-// embedding and each block's cross-attention keys/values ([B, text_len, heads, head_dim]).
+// embedding and each block's cross-attention keys/values ([B, text_len, heads, head_dim]); for
+// image-to-video DiTs also the embedded CLIP features' keys/values ([B, 257 (FLF2V 514), heads, head_dim]).
 struct WanTextContext {
   torch::Tensor embedding;  // [B, text_len, dim]
   std::vector<torch::Tensor> keys, values;
+  std::vector<torch::Tensor> image_keys, image_values;  // empty without image context
   int64_t batch() const { return embedding.size(0); }
 };
 
@@ -70,6 +72,11 @@ class WanTransformer3DModelImpl : public torch::nn::Module {
   // context [B, Lc <= text_len, text_dim], zero-padded prompts (rows past each prompt are zero);
   // padded to text_len with zero rows, which are embedded and attended like the reference does.
   WanTextContext encode_text(const torch::Tensor& context, DebugTensors* debug = nullptr);
+  // The same with CLIP image features [B, 257, image_dim] (FLF2V: [2B, 257, image_dim], first and
+  // last image per batch item), required by image-to-video DiTs (W21 model.py: img_emb(clip_fea),
+  // the image tokens before the text ones; debug "img_emb").
+  WanTextContext encode_text(const torch::Tensor& context, const torch::Tensor& clip_features,
+                             DebugTensors* debug = nullptr);
 
   // x [B, C_in, F, H, W] (F, H, W multiples of the patch size), t [B] (or Wan2.2 per-token [B, L])
   // integer timesteps -> [B, C_out, F, H, W] fp32. A text context with batch 1 is broadcast.
@@ -77,6 +84,8 @@ class WanTransformer3DModelImpl : public torch::nn::Module {
                         DebugTensors* debug = nullptr);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context,
                         DebugTensors* debug = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context,
+                        const torch::Tensor& clip_features, DebugTensors* debug = nullptr);
 
   nn::ConvNd patch_embedding{nullptr};
   std::shared_ptr<WanConditionEmbedderImpl> condition_embedder;
