@@ -6,6 +6,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/log.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
 
@@ -41,6 +42,36 @@ struct Ctx {
 void collect(const AVDictionary* dict, std::map<std::string, std::string>& out) {
   const AVDictionaryEntry* e = nullptr;
   while ((e = av_dict_get(dict, "", e, AV_DICT_IGNORE_SUFFIX))) out.emplace(e->key, e->value);
+}
+}  // namespace
+
+namespace {
+// The first frame's source format (DecodedVideo::pixel_format ... cmyk). Transparency is read from
+// an RGBA conversion of frames whose format carries alpha (incl. palettes, whose entries may).
+void describe_source(const AVFrame* f, AVCodecID codec, DecodedVideo& out) {
+  const auto fmt = static_cast<AVPixelFormat>(f->format);
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(fmt);
+  if (!d) return;
+  out.pixel_format = d->name;
+  out.bits_per_component = d->comp[0].depth;
+  const bool alpha = (d->flags & AV_PIX_FMT_FLAG_ALPHA) || (d->flags & AV_PIX_FMT_FLAG_PAL);
+  // JPEG has no alpha: a fourth component is the K of CMYK / YCCK.
+  out.cmyk = codec == AV_CODEC_ID_MJPEG && d->nb_components == 4;
+  if (!alpha || out.cmyk) return;
+  SwsContext* sws = sws_getContext(f->width, f->height, fmt, f->width, f->height, AV_PIX_FMT_RGBA, SWS_POINT, nullptr,
+                                   nullptr, nullptr);
+  if (!sws) return;
+  std::vector<uint8_t> rgba(static_cast<size_t>(f->width) * static_cast<size_t>(f->height + 1) * 4);
+  uint8_t* dst[1] = {rgba.data()};
+  const int stride[1] = {4 * f->width};
+  sws_scale(sws, f->data, f->linesize, 0, f->height, dst, stride);
+  sws_freeContext(sws);
+  for (size_t i = 3; i < static_cast<size_t>(f->width) * static_cast<size_t>(f->height) * 4; i += 4) {
+    if (rgba[i] != 255) {
+      out.transparent = true;
+      break;
+    }
+  }
 }
 }  // namespace
 
@@ -125,6 +156,7 @@ DecodedVideo read_video(const std::filesystem::path& path, uint64_t max_bytes) {
         const int src_full = c.frame->color_range == AVCOL_RANGE_JPEG ? 1 : 0;
         sws_setColorspaceDetails(c.sws, coeffs, src_full, coeffs, 1, 0, 1 << 16, 1 << 16);
       }
+      if (frames.empty()) describe_source(c.frame, c.dec->codec_id, out);
       // One spare row: swscale's SIMD writers may store a few bytes past the last pixel.
       auto buffer = torch::empty({c.frame->height + 1, c.frame->width, 3}, torch::kUInt8);
       uint8_t* dst[1] = {buffer.data_ptr<uint8_t>()};

@@ -61,6 +61,26 @@ MediaInput load_media(const fs::path& path, const std::string& field, io::Ration
   }
   const int64_t n = v.frames.size(0);
   if (n < 1) throw InputError(field + ": " + path.string() + ": the video has no frames");
+  // Inputs the 8-bit RGB conversion would change without telling: refused, with what to do.
+  const std::string what = field + ": " + path.string();
+  if (v.cmyk) {
+    throw InputError(what + ": a CMYK JPEG (FFmpeg decodes its K channel as alpha); t2v reads RGB images: convert it "
+                     "to RGB first (e.g. an sRGB PNG or JPEG)");
+  }
+  if (n == 1 && v.bits_per_component > 8) {
+    throw InputError(what + ": " + std::to_string(v.bits_per_component) + " bits per channel (" + v.pixel_format +
+                     "); t2v reads 8-bit images: convert it to 8 bits per channel first");
+  }
+  if (v.transparent) {
+    throw InputError(what + ": has transparent pixels (" + v.pixel_format + "); t2v does not guess a background: "
+                     "flatten it onto one first (an alpha channel that is fully opaque is fine)");
+  }
+  constexpr int64_t kMinSide = 16;  // one latent cell of every Wan model (VAE stride 8 x patch 2)
+  if (v.frames.size(1) < kMinSide || v.frames.size(2) < kMinSide) {
+    throw InputError(what + ": " + std::to_string(v.frames.size(2)) + "x" + std::to_string(v.frames.size(1)) +
+                     " pixels is too small to condition a video (at least " + std::to_string(kMinSide) + "x" +
+                     std::to_string(kMinSide) + ")");
+  }
   m.source_fps = v.fps;
   m.source_frames = static_cast<int>(n);
   m.is_image = n == 1;

@@ -23,6 +23,7 @@ extern "C" {
 
 #include "support/temp_dir.h"
 #include "support/run_binary.h"
+#include "t2v/pipeline/conditions.h"
 #include "t2v/demo/demo_model.h"
 #include "t2v/demo/world.h"
 #include "t2v/io/video_writer.h"
@@ -274,6 +275,35 @@ TEST_F(CliConditions, BadInputsAreRefusedBeforeAnyWork) {
     if (last != std::string::npos) EXPECT_EQ(r.err.find('\n', last), r.err.size() - 1) << r.err;
     EXPECT_TRUE(nothing_written("out.mp4")) << joined;
   }
+}
+
+// Images the 8-bit RGB conversion would silently change are refused, naming the file and the
+// reason (tests/data/images, made with ImageMagick); palette PNGs without transparency and RGBA
+// PNGs whose alpha is fully opaque are ordinary RGB images.
+TEST_F(CliConditions, BadImagesAreRefusedNamingTheFile) {
+  const fs::path images = fs::path(T2V_TEST_DATA) / "images";
+  std::ofstream(dir_ / "truncated.png") << "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+  const std::vector<std::pair<fs::path, std::string>> bad = {
+      {dir_ / "truncated.png", "truncated.png"},
+      {images / "one.png", "1x1 pixels is too small"},
+      {images / "alpha.png", "transparent pixels"},
+      {images / "pal_alpha.png", "transparent pixels"},
+      {images / "rgb16.png", "16 bits per channel"},
+      {images / "cmyk.jpg", "a CMYK JPEG"},
+  };
+  for (const auto& [file, reason] : bad) {
+    auto r = generate({"-p", "a red circle", "--image", file.string(), "-o", path("out.mp4")});
+    EXPECT_EQ(r.exit_code, 2) << file << "\n" << r.err;
+    EXPECT_NE(r.err.find("--image: " + file.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;
+    EXPECT_TRUE(nothing_written("out.mp4")) << file;
+  }
+  for (const char* ok : {"pal.png", "opaque_rgba.png"}) {
+    auto m = t2v::pipeline::load_media(images / ok, "image", {16, 1});
+    EXPECT_EQ(m.frames.sizes(), (std::vector<int64_t>{1, 24, 32, 3})) << ok;
+  }
+  auto red = t2v::pipeline::load_media(images / "opaque_rgba.png", "image", {16, 1}).frames;
+  EXPECT_TRUE(torch::equal(red[0][5][7], torch::tensor({255, 0, 0}, torch::kUInt8))) << red[0][5][7];
 }
 
 TEST_F(CliConditions, BatchLinesTakeConditionKeys) {

@@ -1,6 +1,8 @@
 // End-to-end: the real t2v binary describing the fixture models, and its exit codes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -79,6 +81,35 @@ TEST(CliInfo, MalformedWeightsFileExitsTwoNamingFile) {
 
 namespace {
 // Wan2.2 T2V-A14B: both experts, the switch point and the official defaults, in both layouts.
+// Wan2.1 I2V: the image encoder (its layout and config) and the modes, from both layouts.
+TEST(CliInfo, ImageToVideoModelWithItsImageEncoder) {
+  const fs::path c = t2v::test::golden_dir() / "wan21-i2v-tiny-comfy";
+  const std::vector<std::vector<std::string>> layouts = {
+      {(t2v::test::golden_dir() / "wan21-i2v-tiny").string()},
+      {"--transformer", (c / "wan2.1_i2v_480p_tiny_bf16.safetensors").string(), "--image-encoder",
+       (c / "clip_vision_h_tiny_bf16.safetensors").string(), "--text-encoder", (c / "umt5_tiny_bf16.safetensors").string(),
+       "--vae", (c / "wan_2.1_vae_tiny_bf16.safetensors").string()}};
+  for (const auto& layout : layouts) {
+    std::vector<std::string> args = {"info", "--json"};
+    args.insert(args.end(), layout.begin(), layout.end());
+    auto r = run_t2v(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["family"], "wan2.1");
+    EXPECT_TRUE(j["supported"].get<bool>()) << r.out;
+    ASSERT_TRUE(j.contains("image_encoder")) << r.out;
+    EXPECT_EQ(j["image_encoder"]["config"]["tokens"], 257);
+    EXPECT_EQ(j["image_encoder"]["layout"], layout.size() == 1 ? "hf" : "open-clip");
+    const auto modes = j["modes"].get<std::vector<std::string>>();
+    EXPECT_EQ(std::count(modes.begin(), modes.end(), "image-to-video"), 1);
+    EXPECT_EQ(std::count(modes.begin(), modes.end(), "text-to-video"), 0);
+  }
+  auto text = run_t2v({"info", (t2v::test::golden_dir() / "wan21-i2v-tiny").string()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("image_encoder"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("CLIPVisionModel"), std::string::npos) << text.out;
+}
+
 TEST(CliInfo, TwoExpertModel) {
   const fs::path c = t2v::test::golden_dir() / "wan22-a14b-tiny-comfy";
   const std::vector<std::vector<std::string>> layouts = {

@@ -17,6 +17,7 @@
 #include "t2v/models/wan/model_source.h"
 #include "t2v/models/wan/support.h"
 #include "t2v/models/wan/transformer.h"
+#include "t2v/models/wan/vae.h"
 
 namespace t2v::test {
 namespace {
@@ -265,6 +266,55 @@ TEST(RealClipVision, ViTH14FromOpenClipTensorShapes) {
   EXPECT_TRUE(same_keys_and_shapes(parameter_shapes(*model), used));
   EXPECT_EQ(c.store.info("vision_model.encoder.layers.5.self_attn.k_proj.weight").shape, (std::vector<int64_t>{w, w}));
   fs::remove(file);
+}
+
+// Every fixture checkpoint, both layouts: the module built from the resolved config has exactly the
+// checkpoint's keys and shapes (DiTs, both experts, the VAE, the CLIP tower minus what Wan leaves unused).
+TEST(FixtureKeySets, EveryComponentMatchesItsModule) {
+  const fs::path g = golden_dir();
+  auto comfy = [&](const std::string& dir, const std::string& dit, const std::string& dit2, const std::string& vae,
+                   const std::string& clip) {
+    wan::SingleFilePaths p;
+    p.transformer = g / dir / dit;
+    if (!dit2.empty()) p.transformer_2 = g / dir / dit2;
+    p.text_encoder = g / dir / "umt5_tiny_bf16.safetensors";
+    p.vae = g / dir / vae;
+    if (!clip.empty()) p.image_encoder = g / dir / clip;
+    return wan::open_single_files(p);
+  };
+  std::vector<wan::WanModelSource> sources;
+  for (const char* folder : {"wan22-a14b-tiny", "wan22-ti2v-tiny", "wan22-i2v-tiny", "wan21-i2v-tiny", "wan21-flf2v-tiny"}) {
+    sources.push_back(wan::open_diffusers_folder(g / folder));
+  }
+  sources.push_back(comfy("wan22-a14b-tiny-comfy", "wan2.2_t2v_high_noise_tiny_bf16.safetensors",
+                          "wan2.2_t2v_low_noise_tiny_bf16.safetensors", "wan_2.1_vae_tiny_bf16.safetensors", ""));
+  sources.push_back(comfy("wan22-ti2v-tiny-comfy", "wan2.2_ti2v_tiny_bf16.safetensors", "", "wan2.2_vae_tiny_bf16.safetensors", ""));
+  sources.push_back(comfy("wan22-i2v-tiny-comfy", "wan2.2_i2v_high_noise_tiny_bf16.safetensors",
+                          "wan2.2_i2v_low_noise_tiny_bf16.safetensors", "wan_2.1_vae_tiny_bf16.safetensors", ""));
+  for (const char* dit : {"wan2.1_i2v_480p_tiny_bf16.safetensors", "wan2.1_flf2v_720p_tiny_bf16.safetensors"}) {
+    sources.push_back(comfy("wan21-i2v-tiny-comfy", dit, "", "wan_2.1_vae_tiny_bf16.safetensors", "clip_vision_h_tiny_bf16.safetensors"));
+  }
+  for (const auto& src : sources) {
+    const std::string where = src.transformer.store.source().string();
+    wan::WanTransformer3DModel dit(src.transformer_config);
+    EXPECT_TRUE(same_keys_and_shapes(parameter_shapes(*dit), store_shapes(src.transformer.store))) << where;
+    if (src.two_experts) {
+      wan::WanTransformer3DModel dit2(src.transformer_2_config);
+      EXPECT_TRUE(same_keys_and_shapes(parameter_shapes(*dit2), store_shapes(src.transformer_2.store))) << where;
+    }
+    auto vae = wan::make_wan_vae(src.vae_config, torch::kCPU);
+    EXPECT_TRUE(same_keys_and_shapes(parameter_shapes(*vae), store_shapes(src.vae.store))) << src.vae.store.source();
+    if (src.has_image_encoder) {
+      wan::ClipVisionModel clip(src.image_encoder_config, torch::kFloat32, torch::kCPU);
+      Shapes used;
+      for (const auto& [k, shape] : store_shapes(src.image_encoder.store)) {
+        bool unused = false;
+        for (const auto& p : wan::clip_unused_keys(src.image_encoder_config)) unused = unused || k.rfind(p, 0) == 0;
+        if (!unused) used[k] = shape;
+      }
+      EXPECT_TRUE(same_keys_and_shapes(parameter_shapes(*clip), used)) << src.image_encoder.store.source();
+    }
+  }
 }
 }  // namespace
 }  // namespace t2v::test

@@ -70,6 +70,14 @@ struct DecodedVideo {
   int height = 0;
   std::string codec;
   std::map<std::string, std::string> metadata;  // container tags (PNG: tEXt chunks)
+  // What the first frame was before conversion to 8-bit RGB (for callers that refuse inputs the
+  // conversion would change): its pixel format, bits per component, whether some pixel is not
+  // fully opaque, and whether it is a four-component (CMYK / YCCK) JPEG, which FFmpeg decodes with
+  // the K channel as alpha.
+  std::string pixel_format;
+  int bits_per_component = 8;
+  bool transparent = false;
+  bool cmyk = false;
 };
 // Decodes every frame; InputError when the file cannot be read, holds no decodable frame, or its
 // frames would take more than `max_bytes` (a bound on what a small corrupt or hostile file can make
