@@ -1,6 +1,7 @@
 // End-to-end: `t2v generate` and `t2v batch` with the real binary on the tiny fixture model,
 // outputs decoded back with libavformat.
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -9,6 +10,7 @@
 #include "support/temp_dir.h"
 #include "support/golden.h"
 #include "support/run_binary.h"
+#include "t2v/io/safetensors.h"
 #include "t2v/io/video_writer.h"
 
 using t2v::test::run_t2v;
@@ -122,6 +124,37 @@ TEST_F(CliGenerate, TwoExpertSingleFiles) {
   EXPECT_EQ(r2.exit_code, 2);
   EXPECT_NE(r2.err.find("--guidance-2"), std::string::npos) << r2.err;
   EXPECT_FALSE(fs::exists(dir_ / "x.mp4"));
+}
+
+// The engine's modes on a mask-channel model (Wan2.2 I2V-A14B): --extend marks the overlap frames
+// one by one in the mask (here 3 frames: no latent boundary), the latent is never re-blended, and
+// the source's frames are kept in the output.
+TEST_F(CliGenerate, ExtendOnAnImageToVideoModelUsesTheMaskChannels) {
+  const fs::path src = dir_ / "src.mp4";
+  {
+    t2v::io::VideoWriterOptions o;
+    o.path = src;
+    o.width = 64;
+    o.height = 48;
+    o.fps = {16, 1};
+    t2v::io::VideoWriter w(o);
+    for (int f = 0; f < 9; ++f) w.write(torch::full({48, 64, 3}, 20 * f, torch::kUInt8));
+    w.finish();
+  }
+  const fs::path out = dir_ / "ext.mp4", saved = dir_ / "i.safetensors";
+  auto r = run_t2v({"generate", "-m", (t2v::test::golden_dir() / "wan22-i2v-tiny").string(), "-p", "more", "--extend",
+                    src.string(), "--overlap", "3", "--frames", "6", "--size", "64x48", "--steps", "2", "--seed", "3",
+                    "--save-intermediates", saved.string(), "-o", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(t2v::io::read_video(out).frames.size(0), 9 + 6);
+  auto f = t2v::io::SafetensorsFile::open(saved);
+  ASSERT_TRUE(f->contains("y"));
+  EXPECT_FALSE(f->contains("known_latent"));
+  const auto y = f->view("y");  // [4 + 16, T, h, w]: mask of frames 0-2 known
+  const auto mask = y.slice(0, 0, 4).select(3, 0).select(2, 0);  // [4, T]
+  EXPECT_TRUE(torch::equal(mask.select(1, 0), torch::ones({4}))) << mask;
+  EXPECT_TRUE(torch::equal(mask.select(1, 1), torch::tensor({1.f, 1.f, 0.f, 0.f}))) << mask;  // frames 1, 2 of 1-4
+  EXPECT_EQ(mask.slice(1, 2).abs().sum().item<float>(), 0.f) << mask;
 }
 
 // Wan2.2 TI2V-5B: 24 fps by default, sizes in multiples of 32; --image through its native known
