@@ -94,15 +94,7 @@ TEST_P(CliGolden, IntermediatesMatchTheOfficialRun) {
                                        {"last_u8", "--last-image"}}) {
       if (!fixture->contains(tensor)) continue;
       const fs::path png = dir_ / (tensor + ".png");
-      const auto image = t2v::test::load_case_tensor(run.case_file, tensor);  // [H, W, 3]
-      t2v::io::VideoWriterOptions o;
-      o.path = png;
-      o.width = static_cast<int>(image.size(1));
-      o.height = static_cast<int>(image.size(0));
-      o.fps = {16, 1};
-      t2v::io::VideoWriter w(o);
-      w.write(image);
-      w.finish();
+      t2v::test::write_png(t2v::test::load_case_tensor(run.case_file, tensor), png);  // [H, W, 3]
       args.insert(args.end(), {flag, png.string()});
     }
     args.insert(args.end(), {"--max-area", std::to_string(c.at("max_area").get<int64_t>())});
@@ -120,11 +112,7 @@ TEST_P(CliGolden, IntermediatesMatchTheOfficialRun) {
   auto got = t2v::io::SafetensorsFile::open(saved);
   std::vector<std::string> required = {"context", "context_null", "noise", "sigmas", "timesteps", "latent_final",
                                        "video", "frames_u8"};
-  for (int i = 0; i < c.at("steps").get<int>(); ++i) {
-    for (const char* n : {"latent_in", "noise_pred_cond", "noise_pred_uncond", "noise_pred", "x0_pred", "latent_out"}) {
-      required.push_back("step" + std::to_string(i) + "." + n);
-    }
-  }
+  for (const auto& n : t2v::test::step_tensor_names(c.at("steps").get<int>())) required.push_back(n);
   for (const char* n : {"step_expert", "step_guide", "y", "clip_fea", "image_in", "image_resized", "z_image", "image_in.first",
                         "image_in.last", "image_resized.first", "image_resized.last"}) {
     if (fixture->contains(n)) required.push_back(n);

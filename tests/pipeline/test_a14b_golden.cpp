@@ -105,11 +105,7 @@ TEST_P(A14bPipeline, MatchesOfficialGenerate) {
 
   auto got = io::SafetensorsFile::open(s.save_intermediates);
   std::vector<std::string> names = {"context", "context_null", "noise", "sigmas", "latent_final", "video"};
-  for (int i = 0; i < s.steps; ++i) {
-    for (const char* n : {"latent_in", "noise_pred_cond", "noise_pred_uncond", "noise_pred", "x0_pred", "latent_out"}) {
-      names.push_back("step" + std::to_string(i) + "." + n);
-    }
-  }
+  for (const auto& n : test::step_tensor_names(s.steps)) names.push_back(n);
   for (const auto& name : names) {
     ASSERT_TRUE(got->contains(name)) << name;
     auto r = test::matches_golden(got->view(name), f, name);

@@ -42,17 +42,6 @@ torch::Tensor to_unit(const torch::Tensor& u8) {  // [H, W, 3] uint8 -> [3, H, W
   return u8.permute({2, 0, 1}).to(torch::kFloat32).div(255).sub(0.5).div(0.5);
 }
 
-void write_png(const torch::Tensor& image, const fs::path& path) {  // uint8 [H, W, 3]
-  io::VideoWriterOptions o;
-  o.path = path;
-  o.width = static_cast<int>(image.size(1));
-  o.height = static_cast<int>(image.size(0));
-  o.fps = {16, 1};
-  io::VideoWriter w(o);
-  w.write(image);
-  w.finish();
-}
-
 class I2v21 : public test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(I2v21, OpensWithItsImageEncoderAndTheOfficialDefaults) {
@@ -136,7 +125,7 @@ void run_case(const std::string& layout, const std::string& file, const fs::path
                                            {"last_u8", "last_image", -1}}) {
     if (!fixture->contains(name)) continue;
     const fs::path png = dir / (name + ".png");
-    write_png(test::load_case_tensor(f, name), png);
+    test::write_png(test::load_case_tensor(f, name), png);
     cr.conditions.push_back({png, frame, 1.0, field});
   }
   cr.max_area = c.at("max_area").get<int64_t>();
@@ -169,11 +158,7 @@ void run_case(const std::string& layout, const std::string& file, const fs::path
       names.push_back(n);
     }
   }
-  for (int i = 0; i < s.steps; ++i) {
-    for (const char* n : {"latent_in", "noise_pred_cond", "noise_pred_uncond", "noise_pred", "x0_pred", "latent_out"}) {
-      names.push_back("step" + std::to_string(i) + "." + n);
-    }
-  }
+  for (const auto& n : test::step_tensor_names(s.steps)) names.push_back(n);
   for (const auto& name : names) {
     ASSERT_TRUE(got->contains(name)) << name;
     auto r = test::matches_golden(got->view(name), f, name);
@@ -195,7 +180,7 @@ class Flf2vPlanning : public test::TempDirTest {};
 TEST_F(Flf2vPlanning, NeedsAFirstAndALastFrame) {
   auto model = wan::make_model(open_layout("diffusers", true));
   const fs::path png = dir_ / "a.png";
-  write_png(torch::full({32, 32, 3}, 100, torch::kUInt8), png);
+  test::write_png(torch::full({32, 32, 3}, 100, torch::kUInt8), png);
   pipeline::ConditionsRequest r;
   r.conditions.push_back({png, 0, 1.0, "image"});
   pipeline::GridRequest g;

@@ -38,17 +38,6 @@ wan::WanModelSource open_layout(const std::string& layout) {
   return wan::open_single_files(p);
 }
 
-void write_png(const torch::Tensor& image, const fs::path& path) {  // uint8 [H, W, 3]
-  io::VideoWriterOptions o;
-  o.path = path;
-  o.width = static_cast<int>(image.size(1));
-  o.height = static_cast<int>(image.size(0));
-  o.fps = {16, 1};
-  io::VideoWriter w(o);
-  w.write(image);
-  w.finish();
-}
-
 class I2vA14b : public test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(I2vA14b, OpensAsAnImageToVideoModelWithTheOfficialDefaults) {
@@ -94,7 +83,7 @@ TEST_P(I2vA14b, ImageToVideoThroughThePipeline) {
   auto fixture = io::SafetensorsFile::open(test::case_path(kRun));
   const auto c = nlohmann::json::parse(fixture->metadata().at("case"));
   const fs::path png = dir_ / "image.png";
-  write_png(test::load_case_tensor(kRun, "image_u8"), png);
+  test::write_png(test::load_case_tensor(kRun, "image_u8"), png);
 
   pipeline::Pipeline pipe(wan::make_model(open_layout(GetParam())));
   pipeline::ConditionsRequest cr;
@@ -127,11 +116,7 @@ TEST_P(I2vA14b, ImageToVideoThroughThePipeline) {
   auto got = io::SafetensorsFile::open(s.save_intermediates);
   std::vector<std::string> names = {"context", "context_null", "image_in", "image_resized", "y", "noise", "sigmas",
                                     "timesteps", "step_expert", "step_guide", "latent_final", "video", "frames_u8"};
-  for (int i = 0; i < s.steps; ++i) {
-    for (const char* n : {"latent_in", "noise_pred_cond", "noise_pred_uncond", "noise_pred", "x0_pred", "latent_out"}) {
-      names.push_back("step" + std::to_string(i) + "." + n);
-    }
-  }
+  for (const auto& n : test::step_tensor_names(s.steps)) names.push_back(n);
   for (const auto& name : names) {
     ASSERT_TRUE(got->contains(name)) << name;
     auto r = test::matches_golden(got->view(name), kRun, name);
@@ -152,7 +137,7 @@ class I2vPlanning : public test::TempDirTest {
   }
   fs::path image(const std::string& name, int value) {
     const fs::path p = dir_ / name;
-    write_png(torch::full({48, 64, 3}, value, torch::kUInt8), p);
+    test::write_png(torch::full({48, 64, 3}, value, torch::kUInt8), p);
     return p;
   }
 };

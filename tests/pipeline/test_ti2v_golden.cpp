@@ -192,16 +192,7 @@ TEST_P(Ti2vImage, ImageToVideoThroughThePipeline) {
   const auto c = case_of(f);
   const auto image = test::load_case_tensor(f, "image_u8");  // [70, 100, 3]
   const fs::path png = dir_ / "image.png";
-  {
-    io::VideoWriterOptions o;
-    o.path = png;
-    o.width = static_cast<int>(image.size(1));
-    o.height = static_cast<int>(image.size(0));
-    o.fps = {24, 1};
-    io::VideoWriter w(o);
-    w.write(image);
-    w.finish();
-  }
+  test::write_png(image, png);
   pipeline::Pipeline pipe(wan::make_model(open_layout(GetParam())));
   pipeline::ConditionsRequest cr;
   cr.conditions.push_back({png, 0, 1.0, "image"});

@@ -5,8 +5,30 @@
 #include <sstream>
 
 #include "t2v/io/json_file.h"
+#include "t2v/io/video_writer.h"
 
 namespace t2v::test {
+
+void write_png(const torch::Tensor& image, const std::filesystem::path& path) {
+  io::VideoWriterOptions o;
+  o.path = path;
+  o.width = static_cast<int>(image.size(1));
+  o.height = static_cast<int>(image.size(0));
+  o.fps = {16, 1};
+  io::VideoWriter w(o);
+  w.write(image);
+  w.finish();
+}
+
+std::vector<std::string> step_tensor_names(int steps) {
+  std::vector<std::string> names;
+  for (int i = 0; i < steps; ++i) {
+    for (const char* n : {"latent_in", "noise_pred_cond", "noise_pred_uncond", "noise_pred", "x0_pred", "latent_out"}) {
+      names.push_back("step" + std::to_string(i) + "." + n);
+    }
+  }
+  return names;
+}
 
 torch::Tensor load_case_tensor(const std::string& file, const std::string& name) {
   auto f = io::SafetensorsFile::open(case_path(file));

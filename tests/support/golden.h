@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "t2v/io/safetensors.h"
 
@@ -21,6 +22,12 @@ inline std::filesystem::path case_path(const std::string& file) {
 }
 inline std::filesystem::path tiny_model_dir() { return golden_dir() / "wan21-tiny"; }
 inline std::filesystem::path tiny_comfy_dir() { return golden_dir() / "wan21-tiny-comfy"; }
+
+// A case's uint8 image [H, W, 3] written as a PNG (lossless), for runs that take an image file.
+void write_png(const torch::Tensor& image_u8, const std::filesystem::path& path);
+// The per-step intermediates of a full run: step{i}.{latent_in, noise_pred_cond, noise_pred_uncond,
+// noise_pred, x0_pred, latent_out} for i < steps.
+std::vector<std::string> step_tensor_names(int steps);
 
 // Loads a tensor of a case file as a CPU tensor in its stored dtype (copy).
 torch::Tensor load_case_tensor(const std::string& file, const std::string& name);
