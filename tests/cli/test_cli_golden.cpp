@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cctype>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -123,6 +124,10 @@ TEST_P(CliGolden, IntermediatesMatchTheOfficialRun) {
     if (!got->contains(name)) continue;
     auto m = t2v::test::matches_golden(got->view(name), run.case_file, name);
     EXPECT_TRUE(m) << layout << " " << name << ": " << m.message();
+    // The measured errors of the end products, for the record (the assertion above decides).
+    if (name == "latent_final" || name == "frames_u8" || name == "y" || name == "clip_fea") {
+      std::printf("[ measured ] %s %s %s: %s\n", run.name().c_str(), layout.c_str(), name.c_str(), m.message());
+    }
     ++compared;
   }
   EXPECT_GE(compared, static_cast<int>(required.size()));
