@@ -414,20 +414,16 @@ torch::Tensor ConditionPlan::masked_video() const {
   return video;
 }
 
-std::pair<torch::Tensor, torch::Tensor> ConditionPlan::known_image(bool last) const {
-  if (placements.empty()) return {};
+std::pair<torch::Tensor, int> ConditionPlan::known_frame(bool last) const {
+  if (placements.empty()) return {torch::Tensor(), -1};
   const auto end = [](const Placement& p) { return p.frame + p.count; };
   const Placement p = last ? *std::max_element(placements.begin(), placements.end(),
                                                [&](const Placement& a, const Placement& b) { return end(a) < end(b); })
                            : *std::min_element(placements.begin(), placements.end(),
                                                [](const Placement& a, const Placement& b) { return a.frame < b.frame; });
-  const int index = last ? p.src_first + p.count - 1 : p.src_first;
-  auto u8 = inputs[p.input].frames.slice(0, index, index + 1);  // [1, h, w, 3]
-  auto raw = u8.permute({0, 3, 1, 2}).to(torch::kFloat32).div(255).sub(0.5).div(0.5)[0];
-  auto fitted = resampler == Resampler::BicubicFloat
-                    ? fit_frames_float(u8, width, height, fit)[0]
-                    : inputs[p.input].fitted[index].permute({2, 0, 1}).to(torch::kFloat32).div(127.5).sub(1.0);
-  return {raw, fitted};
+  const int k = last ? p.count - 1 : 0;
+  const int index = p.src_first + k;
+  return {to_unit_float(inputs[p.input].frames.slice(0, index, index + 1))[0], p.frame + k};  // [3, h, w]
 }
 
 torch::Tensor mask_channels(const std::vector<double>& m, int s, int64_t h, int64_t w) {

@@ -129,6 +129,10 @@ constexpr int64_t kChunk = 16;  // bounds the float copy of a long clip
 
 }  // namespace
 
+torch::Tensor to_unit_float(const torch::Tensor& frames) {
+  return frames.permute({0, 3, 1, 2}).to(torch::kFloat32).div(255).sub(0.5).div(0.5);
+}
+
 torch::Tensor fit_frames_float(const torch::Tensor& frames, int width, int height, Fit fit) {
   namespace F = torch::nn::functional;
   const int64_t h = frames.size(1), w = frames.size(2);
@@ -136,8 +140,7 @@ torch::Tensor fit_frames_float(const torch::Tensor& frames, int width, int heigh
   auto out = torch::full({frames.size(0), 3, height, width}, -1.0f);  // pad bars: black
   for (int64_t f0 = 0; f0 < frames.size(0); f0 += kChunk) {
     const int64_t f1 = std::min<int64_t>(f0 + kChunk, frames.size(0));
-    // TF.to_tensor(img).sub_(0.5).div_(0.5): [n, 3, h, w] in [-1, 1].
-    auto x = frames.slice(0, f0, f1).permute({0, 3, 1, 2}).to(torch::kFloat32).div(255).sub(0.5).div(0.5);
+    auto x = to_unit_float(frames.slice(0, f0, f1));  // [n, 3, h, w] in [-1, 1]
     if (rh != h || rw != w) {
       x = F::interpolate(x, F::InterpolateFuncOptions()
                                 .size(std::vector<int64_t>{rh, rw})

@@ -89,18 +89,16 @@ diffusion::Conditioning Pipeline::encode_conditions(const GenerationSettings& s,
   if (plan.known_frames == KnownFrames::kMaskChannels) {
     // W22 wan/image2video.py WanI2V.generate: y = concat(mask [4, T, h, w], VAE latent of the known
     // frames with zeros elsewhere [16, T, h, w]); the latent itself is never re-blended.
-    if (lim.image_context_images == 2) {  // the fixtures' names for the first and the last image
-      for (const bool last : {false, true}) {
-        const auto [raw, fitted] = plan.known_image(last);
-        save(std::string("image_in.") + (last ? "last" : "first"), raw);
-        save(std::string("image_resized.") + (last ? "last" : "first"), fitted);
-      }
-    } else {
-      const auto [image_in, image_resized] = plan.known_image();
-      save("image_in", image_in);
-      save("image_resized", image_resized);
+    const auto video = plan.masked_video();  // [3, F, H, W]
+    // The known image(s) before and after fitting, under the fixtures' names (FLF2V: .first / .last).
+    const bool two = lim.image_context_images == 2;
+    for (const bool last : two ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+      const auto [raw, frame] = plan.known_frame(last);
+      const std::string suffix = two ? (last ? ".last" : ".first") : "";
+      save("image_in" + suffix, raw);
+      save("image_resized" + suffix, video.select(1, frame));
     }
-    auto z = model_->encode_video(plan.masked_video());  // [C, T, h, w]
+    auto z = model_->encode_video(video);  // [C, T, h, w]
     auto mask = mask_channels(plan.frame_weight, stride, z.size(2), z.size(3)).to(z.device(), z.scalar_type());
     c.concat = torch::cat({mask, z}, 0);  // [s + C, T, h, w]
     save("y", c.concat);
@@ -185,8 +183,8 @@ GenerationResult Pipeline::generate(const GenerationSettings& s, const ProgressC
   // Image context (Wan2.1 I2V / FLF2V: CLIP features of the first [and last] known frame as decoded).
   torch::Tensor image_context;
   if (const int n = model_->grid_limits().image_context_images; n > 0) {
-    std::vector<torch::Tensor> images = {plan.known_image(false).first};
-    if (n == 2) images.push_back(plan.known_image(true).first);
+    std::vector<torch::Tensor> images = {plan.known_frame(false).first};
+    if (n == 2) images.push_back(plan.known_frame(true).first);
     image_context = model_->encode_images(images);  // [n, tokens, width]
     save("clip_fea", image_context);
   }

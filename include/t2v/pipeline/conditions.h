@@ -133,9 +133,10 @@ struct ConditionPlan {
   // the known frames fitted in float (no uint8 rounding, as the official code), zeros elsewhere
   // (W22 wan/image2video.py WanI2V.generate: the image, then torch.zeros frames).
   torch::Tensor masked_video() const;
-  // The first (or the last) known frame before and after fitting, float [3, h, w] / [3, H, W] in
-  // [-1, 1] (the official `img` and its interpolated copy); undefined if nothing is known.
-  std::pair<torch::Tensor, torch::Tensor> known_image(bool last = false) const;
+  // The first (or the last) known frame as decoded, float [3, h, w] in [-1, 1] (the official `img`,
+  // what CLIP sees), and its frame in the generated clip (masked_video's copy of it is the fitted
+  // image); {undefined, -1} if nothing is known.
+  std::pair<torch::Tensor, int> known_frame(bool last = false) const;
   // The init video's first `frames` fitted frames, float [3, frames, H, W] in [-1, 1].
   torch::Tensor init_video(int frames) const;
   // The output metadata's "conditions" list: role, file, sha256, frame, frames, strength.
@@ -168,6 +169,8 @@ PlannedGeneration plan_generation(const ConditionsRequest& request, GridRequest 
 // shrinking, or Pillow LANCZOS, or BicubicFloat rounded; identity when the size already matches).
 torch::Tensor fit_frames(const torch::Tensor& frames, int width, int height, Fit fit,
                          Resampler resampler = Resampler::Bicubic);
+// uint8 frames [N, h, w, 3] -> float [N, 3, h, w] in [-1, 1], as TF.to_tensor(img).sub_(0.5).div_(0.5).
+torch::Tensor to_unit_float(const torch::Tensor& frames);
 // uint8 frames [N, h, w, 3] -> float [N, 3, height, width] in [-1, 1] by `fit` with BicubicFloat:
 // x / 255 * 2 - 1 as TF.to_tensor(img).sub_(0.5).div_(0.5), then F.interpolate(mode='bicubic',
 // align_corners=False), not clamped; pad bars are black (-1).

@@ -117,7 +117,6 @@ class WanModel final : public models::VideoModel {
   }
 
   std::string family() const override { return source_.two_experts || ti2v() || i2v() ? "wan2.2" : "wan2.1"; }
-  const WanModelSource& source() const { return source_; }
   std::string name() const override { return source_.root.filename().string(); }
   fs::path root() const override { return source_.root; }
 
